@@ -57,7 +57,7 @@ func serialKey(n *big.Int) string { return n.Text(16) }
 // each against the CA certificates it claims to come from.
 func parseCRLs(data []byte, cas []*x509.Certificate) (crlSet, error) {
 	var ders [][]byte
-	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
 		var err error
 		if ders, err = pemBlocks(data, "X509 CRL"); err != nil {
 			return nil, err
