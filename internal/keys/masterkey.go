@@ -216,7 +216,8 @@ func syncDir(dir string) {
 // Derive returns n bytes derived from the master key with HKDF-SHA256 (RFC 5869), label as the
 // info parameter. Distinct labels give independent keys, so one master key can serve several
 // purposes without any of them learning another's key. Labels are fixed strings in code, each
-// with a version ("tiaki secret hash v1"). n must be between 1 and 8160 (RFC 5869 §2.3: at
+// with a version ("tiaki demo secrets v1"), and never this package's own ("tiaki seal v1",
+// "tiaki secret hash v1"). n must be between 1 and 8160 (RFC 5869 §2.3: at
 // most 255 hash lengths); Derive panics otherwise, as that is a programming error.
 func (mk *MasterKey) Derive(label string, n int) []byte {
 	if n < 1 || n > 255*sha256.Size {

@@ -10,10 +10,10 @@ import (
 const sealInfo = "tiaki seal v1"
 
 const (
-	sealVersion byte = 1
-	nonceSize        = 12 // 96-bit GCM nonce (NIST SP 800-38D §8.2.2, random construction)
-	tagSize          = 16
-	sealOverhead     = 1 + nonceSize + tagSize
+	sealVersion  byte = 1
+	nonceSize         = 12 // 96-bit GCM nonce (NIST SP 800-38D §8.2.2, random construction)
+	tagSize           = 16
+	sealOverhead      = 1 + nonceSize + tagSize
 )
 
 // ErrOpen reports sealed data that cannot be opened: it was sealed under another master key or
