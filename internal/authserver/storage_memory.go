@@ -1,0 +1,215 @@
+package authserver
+
+import (
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"maps"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/luikyv/go-oidc/pkg/goidc"
+)
+
+// The engine saves a grant for every token it issues, and introspection and revocation of a JWT
+// resolve the token's grant_id. Short-lived machine grants (client credentials) are kept here,
+// in process, for exactly as long as their token lives: nothing reaches SQL per token. Across
+// nodes the same role falls to Redis; long-lived grants (with refresh tokens) belong in SQL.
+
+// grantGrace keeps a grant a little past its last token's expiry: the grant is saved just
+// before the token is stamped, and the engine counts lifetimes in whole seconds.
+const grantGrace = 2 * time.Second
+
+// errStoreFull is returned when a store is at capacity. The store refuses new entries rather
+// than drop live ones (the engine's own store silently drops the oldest, so revoked or live
+// tokens would introspect wrongly); the token endpoint answers 503.
+var errStoreFull = errors.New("authserver: the in-process grant store is full")
+
+var errNotShortLived = errors.New("authserver: the in-process grant store holds short-lived grants only " +
+	"(no refresh token, code, device or CIBA state)")
+
+// ttlMap is a bounded map whose entries expire a fixed time after they are first put. A heap
+// of expiry times lets every put drop the expired entries in O(log n) each.
+type ttlMap[V any] struct {
+	now func() time.Time
+	max int
+
+	mu    sync.Mutex
+	items map[string]ttlItem[V]
+	heap  expiryHeap
+}
+
+type ttlItem[V any] struct {
+	v       V
+	expires int64 // unix nanoseconds
+}
+
+func newTTLMap[V any](now func() time.Time, max int) *ttlMap[V] {
+	return &ttlMap[V]{now: now, max: max, items: make(map[string]ttlItem[V])}
+}
+
+// put stores v under key. A key already present keeps its expiry: a revoked grant is saved
+// again and must live exactly as long as the token it revokes, no longer.
+func (m *ttlMap[V]) put(key string, v V, ttl time.Duration) error {
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(now)
+	if it, ok := m.items[key]; ok {
+		it.v = v
+		m.items[key] = it
+		return nil
+	}
+	if len(m.items) >= m.max {
+		return errStoreFull
+	}
+	at := now + int64(ttl)
+	m.items[key] = ttlItem[V]{v: v, expires: at}
+	heap.Push(&m.heap, expiryEntry{key: key, at: at})
+	return nil
+}
+
+// get returns the live value under key.
+func (m *ttlMap[V]) get(key string) (V, bool) {
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	it, ok := m.items[key]
+	m.mu.Unlock()
+	if !ok || it.expires <= now {
+		var zero V
+		return zero, false
+	}
+	return it.v, true
+}
+
+func (m *ttlMap[V]) size() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.items)
+}
+
+// expire drops every entry due at or before now; m.mu is held.
+func (m *ttlMap[V]) expire(now int64) {
+	for len(m.heap) > 0 && m.heap[0].at <= now {
+		e := heap.Pop(&m.heap).(expiryEntry)
+		if it, ok := m.items[e.key]; ok && it.expires == e.at {
+			delete(m.items, e.key)
+		}
+	}
+}
+
+type expiryEntry struct {
+	key string
+	at  int64
+}
+
+type expiryHeap []expiryEntry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryEntry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// grantStore is the engine's goidc.GrantManager for short-lived grants.
+type grantStore struct {
+	m   *ttlMap[machineGrant]
+	ttl time.Duration
+}
+
+// machineGrant is the part of goidc.Grant a short-lived grant uses: about a third of the size
+// of the full struct, which matters at a million live grants.
+type machineGrant struct {
+	id, clientID, subject, username, scopes string
+	jkt, x5t                                string
+	resources                               []string
+	authDetails                             []goidc.AuthDetail
+	store                                   map[string]any
+	createdAt, revokedAt                    int
+}
+
+func newGrantStore(now func() time.Time, max int, ttl time.Duration) *grantStore {
+	return &grantStore{m: newTTLMap[machineGrant](now, max), ttl: ttl}
+}
+
+// SaveGrant stores g until its tokens expire.
+func (s *grantStore) SaveGrant(_ context.Context, g *goidc.Grant) error {
+	if !shortLived(g) {
+		return errNotShortLived
+	}
+	return s.m.put(g.ID, machineGrant{
+		id: g.ID, clientID: g.ClientID, subject: g.Subject, username: g.Username, scopes: g.Scopes,
+		jkt: g.JWKThumbprint, x5t: g.CertThumbprint,
+		resources:   slices.Clone(g.Resources),
+		authDetails: slices.Clone(g.AuthDetails),
+		store:       maps.Clone(g.Store),
+		createdAt:   g.CreatedAt, revokedAt: g.RevokedAt,
+	}, s.ttl)
+}
+
+// Grant returns the grant with the given ID, or goidc.ErrNotFound once it has expired.
+func (s *grantStore) Grant(_ context.Context, id string) (*goidc.Grant, error) {
+	mg, ok := s.m.get(id)
+	if !ok {
+		return nil, goidc.ErrNotFound
+	}
+	return &goidc.Grant{
+		ID: mg.id, ClientID: mg.clientID, Subject: mg.subject, Username: mg.username, Scopes: mg.scopes,
+		JWKThumbprint: mg.jkt, CertThumbprint: mg.x5t,
+		Resources:   slices.Clone(mg.resources),
+		AuthDetails: slices.Clone(mg.authDetails),
+		Store:       maps.Clone(mg.store),
+		CreatedAt:   mg.createdAt, RevokedAt: mg.revokedAt,
+	}, nil
+}
+
+// shortLived reports whether g carries no state that outlives its access token.
+func shortLived(g *goidc.Grant) bool {
+	return g.RefreshToken == "" && g.AuthCode == "" && g.DeviceCode == "" && g.AuthReqID == "" &&
+		g.PreAuthCode == "" && reflect.ValueOf(g.AuthParams).IsZero()
+}
+
+// opaqueStore is the engine's goidc.OpaqueTokenManager. Tokens are keyed by their SHA-256, so
+// the token values themselves are not kept.
+type opaqueStore struct {
+	m   *ttlMap[goidc.Token]
+	ttl time.Duration
+}
+
+func newOpaqueStore(now func() time.Time, max int, ttl time.Duration) *opaqueStore {
+	return &opaqueStore{m: newTTLMap[goidc.Token](now, max), ttl: ttl}
+}
+
+// SaveToken stores t until it expires.
+func (s *opaqueStore) SaveToken(_ context.Context, t *goidc.Token) error {
+	cp := *t
+	cp.ID = ""
+	cp.Resources = slices.Clone(t.Resources)
+	cp.AuthDetails = slices.Clone(t.AuthDetails)
+	return s.m.put(tokenKey(t.ID), cp, s.ttl)
+}
+
+// Token returns the live token whose value is id, or goidc.ErrNotFound.
+func (s *opaqueStore) Token(_ context.Context, id string) (*goidc.Token, error) {
+	t, ok := s.m.get(tokenKey(id))
+	if !ok {
+		return nil, goidc.ErrNotFound
+	}
+	t.ID = id
+	t.Resources = slices.Clone(t.Resources)
+	t.AuthDetails = slices.Clone(t.AuthDetails)
+	return &t, nil
+}
+
+func tokenKey(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return string(sum[:])
+}

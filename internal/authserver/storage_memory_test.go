@@ -1,0 +1,134 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/luikyv/go-oidc/pkg/goidc"
+)
+
+func TestTTLMap(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, m *ttlMap[int], clock *fakeClock)
+	}{
+		{"expires after its TTL", func(t *testing.T, m *ttlMap[int], clock *fakeClock) {
+			must(t, m.put("a", 1, 10*time.Second))
+			clock.Advance(10*time.Second - time.Nanosecond)
+			if v, ok := m.get("a"); !ok || v != 1 {
+				t.Fatalf("get before expiry = %v, %v", v, ok)
+			}
+			clock.Advance(time.Nanosecond)
+			if _, ok := m.get("a"); ok {
+				t.Fatal("get at expiry found the entry")
+			}
+		}},
+		{"refuses when full rather than dropping", func(t *testing.T, m *ttlMap[int], clock *fakeClock) {
+			must(t, m.put("a", 1, time.Minute))
+			must(t, m.put("b", 2, time.Minute))
+			if err := m.put("c", 3, time.Minute); !errors.Is(err, errStoreFull) {
+				t.Fatalf("put into a full map: %v, want errStoreFull", err)
+			}
+			for _, k := range []string{"a", "b"} {
+				if _, ok := m.get(k); !ok {
+					t.Errorf("%s was dropped", k)
+				}
+			}
+			clock.Advance(time.Minute)
+			must(t, m.put("c", 3, time.Minute)) // the expired entries made room
+			if n := m.size(); n != 1 {
+				t.Errorf("len = %d after expiry, want 1", n)
+			}
+		}},
+		{"saving again keeps the first expiry", func(t *testing.T, m *ttlMap[int], clock *fakeClock) {
+			must(t, m.put("a", 1, 10*time.Second))
+			clock.Advance(6 * time.Second)
+			must(t, m.put("a", 2, 10*time.Second))
+			if v, _ := m.get("a"); v != 2 {
+				t.Fatalf("value = %d, want the new one", v)
+			}
+			clock.Advance(4 * time.Second)
+			if _, ok := m.get("a"); ok {
+				t.Fatal("saving again extended the entry's life")
+			}
+		}},
+		{"a full map still updates what it holds", func(t *testing.T, m *ttlMap[int], _ *fakeClock) {
+			must(t, m.put("a", 1, time.Minute))
+			must(t, m.put("b", 2, time.Minute))
+			must(t, m.put("a", 3, time.Minute))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			tc.run(t, newTTLMap[int](clock.Now, 2), clock)
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGrantStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	s := newGrantStore(clock.Now, 10, time.Minute)
+	g := &goidc.Grant{ID: "g1", ClientID: "c", Subject: "c", Scopes: "a b", CreatedAt: 1_700_000_000,
+		Resources: goidc.Resources{"https://api.test"}, JWKThumbprint: "jkt"}
+	must(t, s.SaveGrant(ctx, g))
+	got, err := s.Grant(ctx, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(g, got); diff != "" {
+		t.Errorf("round trip (-saved +loaded):\n%s", diff)
+	}
+	if _, err := s.Grant(ctx, "nope"); !errors.Is(err, goidc.ErrNotFound) {
+		t.Errorf("unknown grant: %v, want goidc.ErrNotFound (the engine relies on it)", err)
+	}
+	if err := s.SaveGrant(ctx, &goidc.Grant{ID: "g2", RefreshToken: "rt"}); !errors.Is(err, errNotShortLived) {
+		t.Errorf("grant with a refresh token: %v, want errNotShortLived", err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := s.Grant(ctx, "g1"); !errors.Is(err, goidc.ErrNotFound) {
+		t.Errorf("expired grant: %v, want goidc.ErrNotFound", err)
+	}
+}
+
+func TestOpaqueStoreKeepsNoTokenValues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	s := newOpaqueStore(clock.Now, 10, time.Minute)
+	value := opaqueTokenValue(ctx, nil)
+	tok := &goidc.Token{ID: value, GrantID: "g1", ClientID: "c", Scopes: "a", ExpiresAt: 1_700_000_060, Format: goidc.TokenFormatOpaque}
+	must(t, s.SaveToken(ctx, tok))
+	got, err := s.Token(ctx, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tok, got); diff != "" {
+		t.Errorf("round trip (-saved +loaded):\n%s", diff)
+	}
+	s.m.mu.Lock()
+	for k, it := range s.m.items {
+		if strings.Contains(k, value) || it.v.ID != "" {
+			t.Error("the token value is stored")
+		}
+	}
+	s.m.mu.Unlock()
+	if _, err := s.Token(ctx, value+"x"); !errors.Is(err, goidc.ErrNotFound) {
+		t.Errorf("unknown token: %v, want goidc.ErrNotFound", err)
+	}
+}
