@@ -1,0 +1,298 @@
+// Package gateway is Tiaki's API gateway: it matches each request to a route, enforces the
+// route's method list, size and time limits and policies, and proxies what passes to the
+// upstream with httputil.ReverseProxy. Start with New and Gateway.ServeHTTP; route.go holds the
+// Route type and the route table, proxy.go the upstream side.
+//
+// The cheapest checks run first, so abuse costs little: path sanity, route match, method,
+// body size, then the route's policies (authentication, then authorization), then the proxy.
+// Every refusal is a *policy.Denial written by policy.Render. Route tables are compiled once and
+// swapped atomically, so a configuration reload never blocks or tears a request.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync/atomic"
+
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/policy"
+	"github.com/tiaki-nz/tiaki/internal/web"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// UnknownRouteStatus answers requests no route matches: 404 (the default) or 501, which
+	// Part C asks for (catalogue HTTP-10).
+	UnknownRouteStatus int
+	// Logger receives upstream failures and internal errors; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Gateway serves API traffic for a table of routes. It is safe for concurrent use, including
+// Swap while serving.
+type Gateway struct {
+	table     atomic.Pointer[table]
+	log       *slog.Logger
+	errorLog  *log.Logger
+	transport *http.Transport // shared by routes without UpstreamTLS, across swaps
+	buffers   bufferPool
+	withID    http.Handler
+
+	unknown, badPath, serverError, badGateway, timeout *policy.Denial
+}
+
+// Header values every response shares; len == cap, so nobody's Add writes into them.
+var (
+	hsts    = []string{"max-age=31536000"}
+	nosniff = []string{"nosniff"}
+	noStore = []string{"no-store"}
+)
+
+// New compiles routes and returns a gateway serving them.
+func New(routes []Route, opts Options) (*Gateway, error) {
+	g := &Gateway{log: opts.Logger, transport: newTransport(nil)}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	g.errorLog = slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
+	switch opts.UnknownRouteStatus {
+	case 0, http.StatusNotFound:
+		g.unknown = &policy.Denial{Status: http.StatusNotFound, Type: "not-found", Title: "Not found",
+			Detail: "No API is published at this address.", Reason: "no route matches"}
+	case http.StatusNotImplemented:
+		g.unknown = &policy.Denial{Status: http.StatusNotImplemented, Type: "not-implemented", Title: "Not implemented",
+			Detail: "No API is published at this address.", Reason: "no route matches"}
+	default:
+		return nil, fmt.Errorf("gateway: unknown route status %d: 404 or 501: %w", opts.UnknownRouteStatus, tiaki.ErrInvalid)
+	}
+	g.badPath = &policy.Denial{Status: http.StatusBadRequest, Type: "bad-path", Title: "Bad request",
+		Detail: "The request path is not in canonical form.", Reason: "dot segment, encoded slash or control character in path"}
+	g.serverError = &policy.Denial{Status: http.StatusInternalServerError, Type: "server-error",
+		Title: "Internal server error", Reason: "policy failed"}
+	g.badGateway = &policy.Denial{Status: http.StatusBadGateway, Type: "bad-gateway", Title: "Bad gateway",
+		Detail: "The API's backend could not be reached.", Reason: "upstream unreachable or failed"}
+	g.timeout = &policy.Denial{Status: http.StatusGatewayTimeout, Type: "gateway-timeout", Title: "Gateway timeout",
+		Detail: "The API's backend did not answer in time.", Reason: "upstream timed out"}
+	g.withID = web.RequestID(http.HandlerFunc(g.serve))
+	if err := g.Swap(routes); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Swap compiles routes and, if they are valid, makes them the routes served. Requests already
+// in flight finish on the table they started with. On error the current routes stay.
+func (g *Gateway) Swap(routes []Route) error {
+	t, err := g.compile(routes)
+	if err != nil {
+		return err
+	}
+	if old := g.table.Swap(t); old != nil {
+		for _, tr := range old.owned {
+			tr.CloseIdleConnections()
+		}
+	}
+	return nil
+}
+
+// CloseIdleConnections closes idle upstream connections (at shutdown, and in tests).
+func (g *Gateway) CloseIdleConnections() {
+	g.transport.CloseIdleConnections()
+	if t := g.table.Load(); t != nil {
+		for _, tr := range t.owned {
+			tr.CloseIdleConnections()
+		}
+	}
+}
+
+func (g *Gateway) compile(routes []Route) (*table, error) {
+	t := &table{hosts: map[string]map[string]*route{}, anyHost: map[string]*route{}}
+	names := map[string]bool{}
+	for i, r := range routes {
+		rt, err := compileRoute(r)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: route %d (%q): %w", i, r.Name, err)
+		}
+		if names[rt.Name] {
+			return nil, fmt.Errorf("gateway: route %q: name used twice: %w", rt.Name, tiaki.ErrInvalid)
+		}
+		names[rt.Name] = true
+		byPrefix := t.anyHost
+		if rt.host != "" {
+			if byPrefix = t.hosts[rt.host]; byPrefix == nil {
+				byPrefix = map[string]*route{}
+				t.hosts[rt.host] = byPrefix
+			}
+		}
+		if other := byPrefix[rt.prefix]; other != nil {
+			return nil, fmt.Errorf("gateway: route %q: host %q and prefix %q already belong to route %q: %w",
+				rt.Name, rt.host, rt.prefix, other.Name, tiaki.ErrInvalid)
+		}
+		byPrefix[rt.prefix] = rt
+
+		var upstream http.Handler
+		if rt.UpstreamHandler != nil {
+			upstream = &builtin{rt: rt, h: rt.UpstreamHandler}
+		} else {
+			tr := g.transport
+			if rt.UpstreamTLS != nil {
+				tr = newTransport(rt.UpstreamTLS)
+				t.owned = append(t.owned, tr)
+			}
+			upstream = proxied{g.newProxy(rt, tr)}
+		}
+		// Leading checkers run in serve's loop; from the first policy that must wrap the
+		// exchange on, the rest are chained through Enforce.
+		n := 0
+		for ; n < len(rt.Policies); n++ {
+			c, ok := rt.Policies[n].(policy.Checker)
+			if !ok {
+				break
+			}
+			rt.checks = append(rt.checks, c)
+		}
+		for j := len(rt.Policies) - 1; j >= n; j-- {
+			upstream = &step{p: rt.Policies[j], next: upstream, g: g}
+		}
+		rt.next = upstream
+	}
+	return t, nil
+}
+
+// ServeHTTP implements http.Handler. Requests without a request ID (web.RequestID not in
+// front) get one here.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if web.RequestIDFrom(r.Context()) == "" {
+		g.withID.ServeHTTP(w, r)
+		return
+	}
+	g.serve(w, r)
+}
+
+// exchange is the per-request state of the checks: one allocation holds the principal and
+// room for its credentials.
+type exchange struct {
+	p     tiaki.Principal
+	creds [4]tiaki.CredentialKind
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h["Strict-Transport-Security"] = hsts
+	h["X-Content-Type-Options"] = nosniff
+	if _, ok := h[web.CorrelationHeader]; !ok {
+		if id := web.RequestIDFrom(r.Context()); id != "" {
+			h[web.CorrelationHeader] = []string{id}
+		}
+	}
+
+	path := r.URL.Path
+	if path == "" || path[0] != '/' { // "OPTIONS *", CONNECT authority form
+		g.deny(w, r, nil, g.unknown)
+		return
+	}
+	if dotSegments(path) {
+		g.deny(w, r, nil, g.badPath)
+		return
+	}
+	rt := g.table.Load().match(r.Host, path)
+	if rt == nil {
+		g.deny(w, r, nil, g.unknown)
+		return
+	}
+	if bit := methodBit(r.Method); rt.methods&bit == 0 {
+		if bit == mOptions {
+			// RFC 9110 §9.3.7: the gateway knows the route's methods; no need to ask upstream.
+			h["Allow"] = rt.allow
+			h["Content-Length"] = []string{"0"}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		g.deny(w, r, rt, rt.notAllowed)
+		return
+	}
+	if rt.StripPrefix && r.URL.RawPath != "" {
+		if u := *r.URL; !rt.strip(&u) {
+			g.deny(w, r, rt, g.badPath)
+			return
+		}
+	}
+	if rt.maxBody >= 0 {
+		if r.ContentLength > rt.maxBody {
+			g.deny(w, r, rt, rt.tooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+		}
+	}
+
+	ctx := r.Context()
+	if len(rt.checks) > 0 {
+		ex := &exchange{}
+		prev := tiaki.PrincipalFrom(ctx)
+		if prev != nil {
+			ex.p = *prev
+			ex.p.Scopes = slices.Clip(prev.Scopes)
+		}
+		ex.p.Credentials = append(ex.creds[:0], ex.p.Credentials...)
+		for _, c := range rt.checks {
+			if d := c.Check(r, &ex.p); d != nil {
+				g.deny(w, r, rt, d)
+				return
+			}
+		}
+		if policy.Authenticated(&ex.p) && (prev == nil || len(ex.p.Credentials) != len(prev.Credentials)) {
+			ctx = tiaki.WithPrincipal(ctx, &ex.p)
+		}
+	}
+	if rt.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
+		defer cancel()
+	}
+	if ctx != r.Context() {
+		r = r.WithContext(ctx)
+	}
+	rt.next.ServeHTTP(w, r)
+}
+
+// deny renders d and notes it in the debug log (the audit log comes later).
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *route, d *policy.Denial) {
+	if g.log.Enabled(r.Context(), slog.LevelDebug) {
+		name := ""
+		if rt != nil {
+			name = rt.Name
+		}
+		g.log.DebugContext(r.Context(), "gateway: denied", "route", name, "status", d.Status,
+			"type", d.Type, "reason", d.Reason, "request_id", web.RequestIDFrom(r.Context()))
+	}
+	policy.Render(w, r, d)
+}
+
+// step runs one Enforce-shaped policy and renders what it returns.
+type step struct {
+	p    policy.Policy
+	next http.Handler
+	g    *Gateway
+}
+
+// ServeHTTP implements http.Handler.
+func (s *step) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	err := s.p.Enforce(w, r, s.next)
+	if err == nil {
+		return
+	}
+	var d *policy.Denial
+	if errors.As(err, &d) {
+		s.g.deny(w, r, nil, d)
+		return
+	}
+	s.g.log.ErrorContext(r.Context(), "gateway: policy failed", "request_id", web.RequestIDFrom(r.Context()), "err", err)
+	policy.Render(w, r, s.g.serverError)
+}

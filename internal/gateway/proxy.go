@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/policy"
+	"github.com/tiaki-nz/tiaki/internal/web"
+)
+
+// Transport tuning, from the measurements in gateway-notes.md: a large idle pool per upstream,
+// pooled copy buffers, no transparent compression, HTTP/1.1 to upstreams.
+const (
+	dialTimeout         = 5 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+	maxIdlePerHost      = 512
+	idleConnTimeout     = 90 * time.Second
+	maxResponseHeader   = 1 << 20
+	copyBufferSize      = 32 << 10
+)
+
+// newTransport returns the upstream transport. Environment proxies are ignored on purpose: the
+// path to a backend is the route's config, not the process environment.
+func newTransport(tlsConf *tls.Config) *http.Transport {
+	if tlsConf == nil {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS13}
+	} else {
+		tlsConf = tlsConf.Clone()
+	}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        tlsConf,
+		TLSHandshakeTimeout:    tlsHandshakeTimeout,
+		ResponseHeaderTimeout:  MaxTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxIdleConnsPerHost:    maxIdlePerHost,
+		IdleConnTimeout:        idleConnTimeout,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: maxResponseHeader,
+		ForceAttemptHTTP2:      false,
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	t.Protocols = &protocols
+	return t
+}
+
+// bufferPool lends ReverseProxy its copy buffers. It pools array pointers, which fit in an
+// interface without allocating, where pooling []byte would allocate on every Put.
+type bufferPool struct{ p sync.Pool }
+
+// Get implements httputil.BufferPool.
+func (b *bufferPool) Get() []byte {
+	if a, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return a[:]
+	}
+	return new([copyBufferSize]byte)[:]
+}
+
+// Put implements httputil.BufferPool.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}
+
+// newProxy builds the reverse proxy for a route with a remote upstream.
+func (g *Gateway) newProxy(rt *route, transport http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        rt.rewrite,
+		Transport:      transport,
+		BufferPool:     &g.buffers,
+		ErrorLog:       g.errorLog,
+		ModifyResponse: modifyResponse,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			g.proxyError(w, r, rt, err)
+		},
+	}
+}
+
+// rewrite turns the inbound request into the upstream one. ReverseProxy has already removed
+// hop-by-hop headers and Forwarded/X-Forwarded-*; SetXForwarded sets them afresh.
+func (rt *route) rewrite(pr *httputil.ProxyRequest) {
+	if rt.StripPrefix {
+		rt.strip(pr.Out.URL) // checked in serve, so it cannot fail here
+	}
+	pr.SetURL(rt.Upstream)
+	pr.SetXForwarded()
+	prepareUpstream(pr.Out.Header, pr.In.Context())
+}
+
+// prepareUpstream removes identities the client claims for itself and adds the correlation ID.
+func prepareUpstream(h http.Header, ctx context.Context) {
+	stripIdentity(h)
+	if id := web.RequestIDFrom(ctx); id != "" {
+		h[web.RequestIDHeader] = []string{id}
+	}
+}
+
+// gatewayOwned are response headers the gateway sets itself (security headers, correlation ID)
+// or removes because they name backend products (catalogue HTTP-11).
+var gatewayOwned = []string{
+	"Strict-Transport-Security", "X-Content-Type-Options", web.CorrelationHeader,
+	"Server", "X-Powered-By", "X-Aspnet-Version", "X-Aspnetmvc-Version",
+}
+
+// setResponseHeaders makes the gateway's response headers win over an upstream's: security
+// headers on every response, the correlation ID, and no-store once a principal was
+// authenticated (catalogue HTTP-13), so a shared cache never serves one consumer's data to
+// another.
+func setResponseHeaders(h http.Header, ctx context.Context) {
+	for _, k := range gatewayOwned {
+		delete(h, k)
+	}
+	h["Strict-Transport-Security"] = hsts
+	h["X-Content-Type-Options"] = nosniff
+	if id := web.RequestIDFrom(ctx); id != "" {
+		h[web.CorrelationHeader] = []string{id}
+	}
+	if policy.Authenticated(tiaki.PrincipalFrom(ctx)) {
+		h["Cache-Control"] = noStore
+	}
+}
+
+// proxied hands a request to ReverseProxy. The headers serve set for a denial are removed
+// first: ReverseProxy adds the upstream's headers to them (duplicates) and clears them after
+// forwarding a 1xx response, so modifyResponse sets them on the final response instead.
+type proxied struct{ rp *httputil.ReverseProxy }
+
+// ServeHTTP implements http.Handler.
+func (p proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	delete(h, "Strict-Transport-Security")
+	delete(h, "X-Content-Type-Options")
+	delete(h, web.CorrelationHeader)
+	p.rp.ServeHTTP(w, r)
+}
+
+func modifyResponse(resp *http.Response) error {
+	if resp.Request != nil {
+		setResponseHeaders(resp.Header, resp.Request.Context())
+	}
+	return nil
+}
+
+// proxyError answers a failed upstream exchange. The client learns only the class of failure;
+// the upstream's error text, which may name hosts and products, goes to the log.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, err error) {
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	d := g.badGateway
+	switch {
+	case errors.As(err, &tooLarge):
+		d = rt.tooLarge
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(r.Context().Err(), context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		d = g.timeout
+	}
+	// url.Error would print the upstream URL with the client's query string.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	setResponseHeaders(w.Header(), r.Context()) // serve's were removed before proxying
+	g.log.WarnContext(r.Context(), "gateway: upstream exchange failed",
+		"route", rt.Name, "request_id", web.RequestIDFrom(r.Context()), "status", d.Status, "err", err)
+	policy.Render(w, r, d)
+}
+
+// builtin serves a route whose upstream is an in-process handler, with the same header
+// hygiene as a proxied request: identity headers out, correlation ID in, and the gateway's
+// response headers winning over the handler's.
+type builtin struct {
+	rt *route
+	h  http.Handler
+}
+
+// ServeHTTP implements http.Handler.
+func (b *builtin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	out := r.Clone(r.Context())
+	if b.rt.StripPrefix {
+		b.rt.strip(out.URL)
+	}
+	out.RequestURI = ""
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		delete(out.Header, k)
+	}
+	prepareUpstream(out.Header, r.Context())
+	gw := &guardedWriter{ResponseWriter: w, ctx: r.Context()}
+	b.h.ServeHTTP(gw, out)
+	gw.fix()
+}
+
+// guardedWriter reapplies the gateway's response headers just before the handler's response
+// goes out, as modifyResponse does for proxied responses.
+type guardedWriter struct {
+	http.ResponseWriter
+	ctx   context.Context
+	fixed bool
+}
+
+func (g *guardedWriter) fix() {
+	if !g.fixed {
+		g.fixed = true
+		setResponseHeaders(g.Header(), g.ctx)
+	}
+}
+
+// WriteHeader implements http.ResponseWriter; 1xx responses go out as they are.
+func (g *guardedWriter) WriteHeader(code int) {
+	if code >= 200 {
+		g.fix()
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (g *guardedWriter) Write(b []byte) (int, error) {
+	g.fix()
+	return g.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flushing, deadlines).
+func (g *guardedWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// Identity headers: what a client might send to pass itself off as someone the gateway
+// authenticated (catalogue AUTHN-14). They are compared lower-cased with "_" read as "-",
+// because many backends (CGI, WSGI, nginx) treat X-Consumer_Id and X-Consumer-Id alike.
+var (
+	identityNames = setOf(
+		"x-forwarded-email", "x-forwarded-preferred-username", "x-forwarded-groups",
+		"x-forwarded-access-token", "x-forwarded-client-cert", "remote-user", "x-user", "x-user-id",
+		"x-userid", "x-username", "x-user-email", "x-anonymous-consumer", "x-client-id",
+		"x-client-verify", "x-client-dn", "x-ssl-cert", "ssl-client-cert", "ssl-client-verify",
+		"client-cert", "client-cert-chain", "x-arr-clientcert", "x-jwt-assertion", "x-jwt-payload",
+		"x-userinfo", "x-id-token", "x-access-token", "x-endpoint-api-userinfo",
+		"x-goog-iap-jwt-assertion", "x-principal", "x-identity",
+	)
+	// identityPrefixes strip whole families.
+	identityPrefixes = [][]byte{
+		[]byte("tiaki-"), []byte("x-consumer-"), []byte("x-forwarded-user"), []byte("x-auth-request-"),
+		[]byte("x-authenticated-"), []byte("x-remote-"), []byte("x-ssl-client-"), []byte("x-client-cert"),
+		[]byte("x-amzn-oidc-"), []byte("x-ms-client-principal"), []byte("x-goog-authenticated-"),
+		[]byte("x-credential-"), []byte("x-apigateway-"),
+	}
+)
+
+func setOf(names ...string) map[string]struct{} {
+	m := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		m[n] = struct{}{}
+	}
+	return m
+}
+
+// stripIdentity deletes identity headers from h without allocating.
+func stripIdentity(h http.Header) {
+	for k := range h {
+		if identityHeader(k) {
+			delete(h, k)
+		}
+	}
+}
+
+func identityHeader(k string) bool {
+	var buf [64]byte
+	n := min(len(k), len(buf))
+	for i := 0; i < n; i++ {
+		c := k[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		buf[i] = c
+	}
+	s := buf[:n]
+	if len(k) <= len(buf) {
+		if _, ok := identityNames[string(s)]; ok {
+			return true
+		}
+	}
+	for _, p := range identityPrefixes {
+		if bytes.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,307 @@
+// Package apikey is the API-key authentication policy (Part B §7.3; catalogue KEY-01..KEY-08):
+// the caller sends its key in a header on every request, and the gateway finds the key by its
+// public ID and compares a keyed hash of the whole key in constant time. Start with New and
+// Verifier.Authenticate; key.go defines the key format, Generate and Parse.
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/policy"
+)
+
+// DefaultHeader is the header that carries the key unless configured otherwise.
+const DefaultHeader = "API-Key"
+
+// CacheTTL is how long a verified key is trusted without asking the store again. It bounds how
+// long a revoked key keeps working on a node (catalogue KEY-03: revocation within seconds).
+const CacheTTL = 5 * time.Second
+
+const (
+	cacheSize     = 10000
+	lookupTimeout = 2 * time.Second
+)
+
+// Config is one route's API-key policy.
+type Config struct {
+	// Header carries the key; DefaultHeader if empty. Never X- prefixed (RFC 6648, catalogue
+	// KEY-08) and never Authorization, which is for authorisation credentials (KEY-09).
+	Header string
+	// API is the API (gateway route name) the key must be issued for.
+	API string
+	// Required refuses requests without a key; otherwise they pass without a principal.
+	Required bool
+}
+
+// Keys finds API keys by ID (a tiaki.APIKeyStore does).
+type Keys interface {
+	APIKey(ctx context.Context, id string) (*tiaki.APIKey, error)
+}
+
+// Hasher checks a key against its stored keyed hash, in constant time.
+type Hasher interface {
+	Verify(secret string, hash []byte) bool
+}
+
+// Deps are what the policy needs from the rest of Tiaki.
+type Deps struct {
+	Keys   Keys
+	Hasher Hasher
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+	// Logger receives store failures; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Verifier is the API-key policy for one route. It implements policy.Checker and
+// policy.Authenticator.
+type Verifier struct {
+	header     string // canonical form
+	api        string
+	required   bool
+	queryNames []string
+
+	keys   Keys
+	hasher Hasher
+	now    func() time.Time
+	log    *slog.Logger
+	cache  *policy.Cache[keyInfo]
+
+	missing, inURL, duplicate, malformed, unknown, mismatch *policy.Denial
+	wrongAPI, revoked, expired, unavailable                 *policy.Denial
+}
+
+// keyInfo is what the cache keeps of a verified key: enough to admit it, nothing secret.
+type keyInfo struct {
+	id, consumer string
+	expires      time.Time
+}
+
+// New validates cfg and builds the policy.
+func New(cfg Config, deps Deps) (*Verifier, error) {
+	header := cfg.Header
+	if header == "" {
+		header = DefaultHeader
+	}
+	if err := checkHeaderName(header); err != nil {
+		return nil, fmt.Errorf("apikey: header %q: %w", header, err)
+	}
+	if cfg.API == "" {
+		return nil, fmt.Errorf("apikey: api: the API the keys are issued for is required: %w", tiaki.ErrInvalid)
+	}
+	if deps.Keys == nil || deps.Hasher == nil {
+		return nil, errors.New("apikey: Deps.Keys and Deps.Hasher are required")
+	}
+	v := &Verifier{
+		header:   http.CanonicalHeaderKey(header),
+		api:      cfg.API,
+		required: cfg.Required,
+		keys:     deps.Keys,
+		hasher:   deps.Hasher,
+		now:      deps.Now,
+		log:      deps.Logger,
+		cache:    policy.NewCache[keyInfo](cacheSize),
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.log == nil {
+		v.log = slog.Default()
+	}
+	v.queryNames = []string{"api_key", "apikey", "api-key"}
+	if h := strings.ToLower(header); h != "api-key" {
+		v.queryNames = append(v.queryNames, h)
+	}
+
+	challenge := `APIKey header="` + v.header + `"`
+	v.missing = &policy.Denial{Status: http.StatusUnauthorized, Type: "api-key-required",
+		Title: "API key required", Detail: "Send your API key in the " + v.header + " header.",
+		Challenge: challenge, Reason: "no API key"}
+	v.inURL = &policy.Denial{Status: http.StatusUnauthorized, Type: "api-key-in-url",
+		Title:     "API key in the URL",
+		Detail:    "Send API keys in the " + v.header + " header, never in the URL. Treat this key as exposed and rotate it.",
+		Challenge: challenge, Reason: "API key in the query string"}
+	invalid := func(detail, reason string) *policy.Denial {
+		return &policy.Denial{Status: http.StatusUnauthorized, Type: "invalid-api-key",
+			Title: "Invalid API key", Detail: detail, Challenge: challenge, Reason: reason}
+	}
+	// Unknown, malformed and wrong keys read the same to the caller. Only a caller holding the
+	// genuine key learns it was revoked, has expired or belongs to another API: those checks
+	// come after the hash comparison.
+	const notValid = "The API key is not valid."
+	v.duplicate = invalid("Send one API key.", "several API key headers")
+	v.malformed = invalid(notValid, "malformed API key")
+	v.unknown = invalid(notValid, "unknown API key ID")
+	v.mismatch = invalid(notValid, "API key does not match its hash")
+	v.wrongAPI = invalid("The API key is not valid for this API.", "API key issued for another API")
+	v.revoked = invalid("The API key has been revoked.", "API key revoked")
+	v.expired = invalid("The API key has expired.", "API key expired")
+	v.unavailable = &policy.Denial{Status: http.StatusServiceUnavailable, Type: "unavailable",
+		Title: "Service unavailable", Detail: "The API key could not be checked; try again shortly.",
+		Reason: "API key store unavailable", RetryAfter: CacheTTL}
+	return v, nil
+}
+
+// checkHeaderName enforces a safe, guideline-conforming header name.
+func checkHeaderName(h string) error {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("only letters, digits and hyphens: %w", tiaki.ErrInvalid)
+		}
+	}
+	switch l := strings.ToLower(h); {
+	case strings.HasPrefix(l, "x-"):
+		return fmt.Errorf("custom headers must not use the X- prefix (RFC 6648): %w", tiaki.ErrInvalid)
+	case l == "authorization" || l == "proxy-authorization" || l == "cookie" || l == "host":
+		return fmt.Errorf("reserved header: %w", tiaki.ErrInvalid)
+	}
+	return nil
+}
+
+// Header returns the canonical name of the header that carries the key.
+func (v *Verifier) Header() string { return v.header }
+
+// Authenticate implements policy.Authenticator.
+func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool, d *policy.Denial) {
+	// Part C (catalogue KEY-08): keys in URLs end up in logs, histories and Referer headers.
+	if v.keyInQuery(r.URL.RawQuery) {
+		return true, v.inURL
+	}
+	vals := r.Header[v.header]
+	switch len(vals) {
+	case 0:
+		return false, nil
+	case 1:
+	default:
+		return true, v.duplicate
+	}
+	key := vals[0]
+	now := v.now()
+	fp := policy.Fingerprint(key)
+	if k, ok := v.cache.Get(fp, now); ok {
+		policy.Admit(p, tiaki.CredentialAPIKey, k.consumer, k.id, k.expires)
+		return true, nil
+	}
+	k, d := v.verify(r.Context(), key, now)
+	if d != nil {
+		return true, d
+	}
+	info := keyInfo{id: k.ID, consumer: k.Consumer, expires: k.ExpiresAt}
+	until := now.Add(CacheTTL)
+	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(until) {
+		until = k.ExpiresAt
+	}
+	if !k.RevokedAt.IsZero() && k.RevokedAt.Before(until) {
+		until = k.RevokedAt
+	}
+	v.cache.Put(fp, info, until, now)
+	policy.Admit(p, tiaki.CredentialAPIKey, info.consumer, info.id, info.expires)
+	return true, nil
+}
+
+// verify finds key in the store and checks it.
+func (v *Verifier) verify(ctx context.Context, key string, now time.Time) (*tiaki.APIKey, *policy.Denial) {
+	id, ok := Parse(key)
+	if !ok {
+		return nil, v.malformed
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	k, err := v.keys.APIKey(ctx, id)
+	switch {
+	case errors.Is(err, tiaki.ErrNotFound):
+		return nil, v.unknown
+	case err != nil:
+		v.log.Error("apikey: key lookup failed", "key_id", id, "err", err)
+		return nil, v.unavailable
+	}
+	// KEY-04: the store holds a keyed hash; Verify compares it in constant time.
+	if !v.hasher.Verify(key, k.Hash) {
+		return nil, v.mismatch
+	}
+	switch {
+	case k.API != v.api:
+		return nil, v.wrongAPI
+	case !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt):
+		return nil, v.revoked
+	case !k.Active(now):
+		return nil, v.expired
+	}
+	return k, nil
+}
+
+// keyInQuery reports whether the raw query carries an API key: a parameter named like one, or
+// any parameter whose value has the key format. A bare "key" parameter is refused only in the
+// second case, because many APIs use "key" for something else.
+func (v *Verifier) keyInQuery(q string) bool {
+	for q != "" {
+		var part string
+		if i := strings.IndexAny(q, "&;"); i >= 0 {
+			part, q = q[:i], q[i+1:]
+		} else {
+			part, q = q, ""
+		}
+		name, value, _ := strings.Cut(part, "=")
+		if strings.ContainsAny(name, "%+") {
+			if u, err := url.QueryUnescape(name); err == nil {
+				name = u
+			}
+		}
+		for _, n := range v.queryNames {
+			if strings.EqualFold(name, n) {
+				return true
+			}
+		}
+		if strings.Contains(value, "%") {
+			if u, err := url.QueryUnescape(value); err == nil {
+				value = u
+			}
+		}
+		if _, ok := Parse(value); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Missing implements policy.Authenticator.
+func (v *Verifier) Missing() *policy.Denial { return v.missing }
+
+// Check implements policy.Checker.
+func (v *Verifier) Check(r *http.Request, p *tiaki.Principal) *policy.Denial {
+	found, d := v.Authenticate(r, p)
+	if d != nil {
+		return d
+	}
+	if !found && v.required {
+		return v.missing
+	}
+	return nil
+}
+
+// Enforce implements policy.Policy.
+func (v *Verifier) Enforce(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	return policy.Apply(v, w, r, next)
+}
+
+// Forget drops cached verifications of the given key IDs, so a revocation seen on the store's
+// revocation feed applies at once rather than after CacheTTL.
+func (v *Verifier) Forget(ids ...string) {
+	v.cache.DeleteFunc(func(k keyInfo) bool {
+		for _, id := range ids {
+			if k.id == id {
+				return true
+			}
+		}
+		return false
+	})
+}
