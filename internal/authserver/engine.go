@@ -70,6 +70,10 @@ func (s *Server) buildEngine() (http.Handler, error) {
 
 		provider.WithErrorHandler(s.engineError),
 	}
+	if len(s.cfg.Resources) > 0 {
+		// RFC 8707: a client names the API it wants a token for, and aud says so.
+		opts = append(opts, provider.WithResourceIndicators(s.cfg.Resources[0], s.cfg.Resources[1:]...))
+	}
 	p, err := provider.New(s.cfg.Issuer, s.grants, s.keys.engineJWKS, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: building the OIDC engine: %w", err)

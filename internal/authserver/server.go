@@ -88,6 +88,10 @@ type Config struct {
 	// DefaultAudience is the "aud" of access tokens requested without a resource indicator
 	// (RFC 9068 §2.2 requires aud). Empty means the issuer.
 	DefaultAudience []string
+	// Resources are the resource indicators clients may ask for (RFC 8707): the audiences of
+	// the APIs behind the gateway. A requested resource outside this list is refused with
+	// invalid_target; the token's aud is the resources requested.
+	Resources []string
 	// Scopes is the server's scope catalogue, published as scopes_supported. A client may be
 	// granted only scopes that are both in its registration and in this list (the engine
 	// matches requests against a server-wide list). "openid" is always added.

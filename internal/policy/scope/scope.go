@@ -122,12 +122,28 @@ func (g *Guard) Check(r *http.Request, p *tiaki.Principal) *policy.Denial {
 	if !policy.Authenticated(p) {
 		return g.unauthenticated
 	}
+	// Scopes are what an OAuth token was granted (RFC 6749 §3.3); a caller that presented no
+	// token (an API key alone, on a route that accepts either) is authorised by the key's
+	// binding to this API instead, and has no scopes to check.
+	if !tokenBearing(p) {
+		return nil
+	}
 	for _, s := range ru.scopes {
 		if !p.HasScope(s) {
 			return ru.denied
 		}
 	}
 	return nil
+}
+
+// tokenBearing reports whether p was authenticated by an OAuth access token.
+func tokenBearing(p *tiaki.Principal) bool {
+	for _, c := range p.Credentials {
+		if c == tiaki.CredentialBearer || c == tiaki.CredentialDPoP {
+			return true
+		}
+	}
+	return false
 }
 
 // Enforce implements policy.Policy.

@@ -19,6 +19,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := &tiaki.Principal{Consumer: "c", Scopes: []string{"payments:read"}, Credentials: []tiaki.CredentialKind{tiaki.CredentialBearer}}
+	noScopes := &tiaki.Principal{Consumer: "c", Credentials: []tiaki.CredentialKind{tiaki.CredentialBearer}}
 	keyOnly := &tiaki.Principal{Consumer: "c", Credentials: []tiaki.CredentialKind{tiaki.CredentialAPIKey}}
 	tests := []struct {
 		name          string
@@ -29,7 +30,8 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "GET with read", method: "GET", p: reader},
 		{name: "HEAD needs what GET needs", method: "HEAD", p: reader},
-		{name: "HEAD without scopes", method: "HEAD", p: keyOnly, wantStatus: 403,
+		{name: "API key alone: authorised by its binding to the API", method: "POST", p: keyOnly},
+		{name: "HEAD without scopes", method: "HEAD", p: noScopes, wantStatus: 403,
 			wantChallenge: `Bearer realm="tiaki", error="insufficient_scope", scope="payments:read"`},
 		{name: "POST needs both", method: "POST", p: reader, wantStatus: 403,
 			wantChallenge: `Bearer realm="tiaki", error="insufficient_scope", scope="payments:write payments:read"`},

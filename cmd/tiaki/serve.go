@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/certs"
+	"github.com/tiaki-nz/tiaki/internal/config"
+	"github.com/tiaki-nz/tiaki/internal/keys"
+	"github.com/tiaki-nz/tiaki/internal/store/postgres"
+	"github.com/tiaki-nz/tiaki/internal/store/sqlite"
+	"github.com/tiaki-nz/tiaki/internal/telemetry"
+	"github.com/tiaki-nz/tiaki/internal/web"
+)
+
+// shutdownGrace bounds how long a stopping server waits for requests in flight.
+const shutdownGrace = 30 * time.Second
+
+type serveFlags struct {
+	authserverAddr, gatewayAddr, opsAddr string
+}
+
+func (m *Main) serveCommand(g *globals) *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server, the gateway and the ops endpoints",
+		Long: `Run Tiaki. With no configuration file (no --config and no ./tiaki.yaml) it starts on the
+embedded default: SQLite and generated development certificates and keys in the data directory,
+a demo API behind the gateway, a demo client, user and API key; it prints where everything is
+and how to try it. SIGTERM or SIGINT stops it gracefully, finishing requests in flight.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return m.serve(cmd.Context(), g, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.authserverAddr, "authserver-addr", "", "override listen.authserver (host:port)")
+	cmd.Flags().StringVar(&f.gatewayAddr, "gateway-addr", "", "override listen.gateway (host:port)")
+	cmd.Flags().StringVar(&f.opsAddr, "ops-addr", "", "override listen.ops (host:port)")
+	return cmd
+}
+
+// node is one running Tiaki: everything serve builds, in the order it builds it.
+type node struct {
+	cfg      *config.Config
+	embedded bool
+	dataDir  string
+	logger   *slog.Logger
+	master   *keys.MasterKey
+	hasher   *keys.Hasher
+	store    tiaki.Store
+	keys     *keys.Manager
+	pki      *certs.DevPKI
+	tlsCert  *certs.CertReloader
+	metrics  *telemetry.Metrics
+	closers  []func() error
+}
+
+func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error) {
+	n := &node{}
+	defer func() {
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			_ = n.closers[i]()
+		}
+	}()
+	if n.dataDir, err = g.ensureDataDir(); err != nil {
+		return err
+	}
+	if n.master, err = keys.LoadMasterKey(n.dataDir, m.Getenv); err != nil {
+		return err
+	}
+	n.cfg, n.embedded, err = g.loadConfig(func() (config.Demo, error) { return demoSecrets(n.master) })
+	if err != nil {
+		return err
+	}
+	applyOverrides(n.cfg, f)
+	if n.logger, err = telemetry.NewLogger(m.Stderr, telemetry.LogOptions{Level: n.cfg.Log.Level, Format: n.cfg.Log.Format}); err != nil {
+		return err
+	}
+	n.hasher = keys.NewHasher(n.master)
+	n.metrics = telemetry.NewMetrics(tiakiVersion())
+
+	if n.store, err = openStore(ctx, n.cfg, n.dataDir); err != nil {
+		return err
+	}
+	n.closers = append(n.closers, n.store.Close)
+
+	if n.pki, err = certs.EnsureDevPKI(n.dataDir, time.Now()); err != nil {
+		return err
+	}
+	certFile, keyFile := n.pki.CertFile, n.pki.KeyFile
+	if n.cfg.TLS.Cert != "" {
+		certFile, keyFile = n.cfg.TLS.Cert, n.cfg.TLS.Key
+	}
+	if n.tlsCert, err = certs.NewCertReloader(certFile, keyFile, certs.WithLogger(n.logger)); err != nil {
+		return fmt.Errorf("%s: tls.cert: %w", n.cfg.Path, err)
+	}
+	n.closers = append(n.closers, n.tlsCert.Close)
+
+	// Bind every listener before building the front ends, so that on the embedded default the
+	// issuer can name the port really bound (tests ask for port 0).
+	authLn, err := net.Listen("tcp", n.cfg.Listen.AuthServer)
+	if err != nil {
+		return fmt.Errorf("listen.authserver: %w", err)
+	}
+	n.closers = append(n.closers, authLn.Close)
+	gwLn, err := net.Listen("tcp", n.cfg.Listen.Gateway)
+	if err != nil {
+		return fmt.Errorf("listen.gateway: %w", err)
+	}
+	n.closers = append(n.closers, gwLn.Close)
+	opsLn, err := net.Listen("tcp", n.cfg.Listen.Ops)
+	if err != nil {
+		return fmt.Errorf("listen.ops: %w", err)
+	}
+	n.closers = append(n.closers, opsLn.Close)
+	if n.embedded {
+		n.cfg.Issuer = "https://" + authLn.Addr().String()
+	}
+
+	n.keys = keys.NewManager(n.store, n.master, keys.Options{
+		Algorithms:       n.cfg.Keys.Algorithms,
+		RotateEvery:      n.cfg.Keys.RotateEvery.Duration,
+		Prepublish:       n.cfg.Keys.Prepublish.Duration,
+		MaxTokenLifetime: n.cfg.Tokens.AccessTokenTTL.Duration + 5*time.Minute,
+		Logger:           n.logger,
+	})
+	if err := n.keys.Ensure(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if err := syncDeclared(ctx, n); err != nil {
+		return err
+	}
+
+	authHandler, err := buildAuthServer(n)
+	if err != nil {
+		return err
+	}
+	gwHandler, err := buildGateway(ctx, n)
+	if err != nil {
+		return err
+	}
+
+	tlsConf := certs.ServerConfig(n.tlsCert.GetCertificate)
+	servers := []*http.Server{
+		n.httpServer("authserver", authHandler, tlsConf),
+		n.httpServer("gateway", gwHandler, tlsConf),
+		n.httpServer("ops", n.opsHandler(), nil),
+	}
+	errc := make(chan error, len(servers))
+	for i, ln := range []net.Listener{authLn, gwLn, opsLn} {
+		go func(s *http.Server, ln net.Listener) {
+			var err error
+			if s.TLSConfig != nil {
+				err = s.ServeTLS(ln, "", "")
+			} else {
+				err = s.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(servers[i], ln)
+	}
+	go n.keys.Run(ctx)
+
+	ep := Endpoints{
+		AuthServer: authLn.Addr().String(),
+		Gateway:    gwLn.Addr().String(),
+		Ops:        opsLn.Addr().String(),
+		Issuer:     n.cfg.Issuer,
+		DataDir:    n.dataDir,
+		CAFile:     n.pki.CAFile,
+	}
+	n.logger.Info("tiaki serving", "authserver", ep.AuthServer, "gateway", ep.Gateway, "ops", ep.Ops,
+		"issuer", ep.Issuer, "data", ep.DataDir, "store", n.cfg.Store.Driver, "version", tiakiVersion())
+	printBanner(m.Stdout, n, ep)
+	if m.Ready != nil {
+		m.Ready(ep)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		n.logger.Info("shutting down: finishing requests in flight", "grace", shutdownGrace)
+	case serveErr = <-errc:
+		n.logger.Error("listener failed; shutting down", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	done := make(chan struct{})
+	for _, s := range servers {
+		go func(s *http.Server) {
+			if err := s.Shutdown(sctx); err != nil {
+				n.logger.Warn("shutdown incomplete", "err", err)
+			}
+			done <- struct{}{}
+		}(s)
+	}
+	for range servers {
+		<-done
+	}
+	n.logger.Info("stopped")
+	return serveErr
+}
+
+func applyOverrides(cfg *config.Config, f *serveFlags) {
+	if f.authserverAddr != "" {
+		cfg.Listen.AuthServer = f.authserverAddr
+	}
+	if f.gatewayAddr != "" {
+		cfg.Listen.Gateway = f.gatewayAddr
+	}
+	if f.opsAddr != "" {
+		cfg.Listen.Ops = f.opsAddr
+	}
+}
+
+// openStore opens the configured store, applying migrations.
+func openStore(ctx context.Context, cfg *config.Config, dataDir string) (tiaki.Store, error) {
+	switch cfg.Store.Driver {
+	case "postgres":
+		st, err := postgres.Open(ctx, cfg.Store.DSN.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("store (postgres): %w", err)
+		}
+		return st, nil
+	default:
+		path := cfg.Store.DSN.Reveal()
+		if path == "" {
+			path = filepath.Join(dataDir, "tiaki.db")
+		}
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("store (sqlite): %w", err)
+		}
+		return st, nil
+	}
+}
+
+// httpServer wraps h with the plumbing every listener shares and bounds what a client can make
+// the server hold: header size and the time to send headers and to sit idle.
+func (n *node) httpServer(name string, h http.Handler, tlsConf *tls.Config) *http.Server {
+	h = web.RequestID(n.metrics.Instrument(name, web.AccessLog(n.logger, name, h)))
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		// TLS handshake failures (a TLS 1.2 client, a scanner) are routine: debug level.
+		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// opsHandler serves /healthz, /readyz and /metrics on the plain-HTTP loopback ops listener.
+func (n *node) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := n.store.Ping(ctx); err != nil {
+			n.logger.WarnContext(r.Context(), "not ready: store unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("store unreachable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", n.metrics.Handler())
+	return mux
+}
