@@ -62,8 +62,10 @@ type node struct {
 	keys     *keys.Manager
 	pki      *certs.DevPKI
 	tlsCert  *certs.CertReloader
-	metrics  *telemetry.Metrics
-	closers  []func() error
+	// clientAuth verifies client certificates (chain and CRL) when tls.client_ca is set.
+	clientAuth *certs.ClientAuth
+	metrics    *telemetry.Metrics
+	closers    []func() error
 }
 
 func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error) {
@@ -103,9 +105,15 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		certFile, keyFile = n.cfg.TLS.Cert, n.cfg.TLS.Key
 	}
 	if n.tlsCert, err = certs.NewCertReloader(certFile, keyFile, certs.WithLogger(n.logger)); err != nil {
-		return fmt.Errorf("%s: tls.cert: %w", n.cfg.Path, err)
+		return n.cfg.Errorf("tls.cert", "%v", err)
 	}
 	n.closers = append(n.closers, n.tlsCert.Close)
+	if n.cfg.TLS.ClientCA != "" {
+		if n.clientAuth, err = certs.NewClientAuth(n.cfg.TLS.ClientCA, n.cfg.TLS.CRL, certs.WithLogger(n.logger)); err != nil {
+			return n.cfg.Errorf("tls.client_ca", "%v", err)
+		}
+		n.closers = append(n.closers, n.clientAuth.Close)
+	}
 
 	// Bind every listener before building the front ends, so that on the embedded default the
 	// issuer can name the port really bound (tests ask for port 0).
@@ -151,10 +159,9 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		return err
 	}
 
-	tlsConf := certs.ServerConfig(n.tlsCert.GetCertificate)
 	servers := []*http.Server{
-		n.httpServer("authserver", authHandler, tlsConf),
-		n.httpServer("gateway", gwHandler, tlsConf),
+		n.httpServer("authserver", authHandler, n.serverTLS()),
+		n.httpServer("gateway", gwHandler, n.serverTLS()),
 		n.httpServer("ops", n.opsHandler(), nil),
 	}
 	errc := make(chan error, len(servers))
@@ -260,6 +267,17 @@ func (n *node) httpServer(name string, h http.Handler, tlsConf *tls.Config) *htt
 		// TLS handshake failures (a TLS 1.2 client, a scanner) are routine: debug level.
 		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
+}
+
+// serverTLS is the TLS 1.3 configuration of an HTTPS listener. With tls.client_ca set, a client
+// certificate is requested and, when presented, verified against the CA and CRL during the
+// handshake (a revoked one fails it); routes and clients that require one check it later.
+func (n *node) serverTLS() *tls.Config {
+	c := certs.ServerConfig(n.tlsCert.GetCertificate)
+	if n.clientAuth != nil {
+		n.clientAuth.Apply(c, certs.Request)
+	}
+	return c
 }
 
 // opsHandler serves /healthz, /readyz and /metrics on the plain-HTTP loopback ops listener.

@@ -75,6 +75,7 @@ func clientRecord(c config.Client, n *node, now time.Time) *tiaki.Client {
 		Name:              c.Name,
 		AuthMethod:        c.AuthMethod,
 		JWKS:              c.JWKS,
+		TLSSubject:        c.TLSSubject,
 		RedirectURIs:      c.RedirectURIs,
 		GrantTypes:        c.GrantTypes,
 		Scopes:            c.Scopes,
