@@ -49,11 +49,16 @@ func (s *syncBuffer) String() string {
 // and extra arguments, and waits until every listener is serving.
 func startTiaki(t *testing.T, dataDir string, extra ...string) *running {
 	t.Helper()
+	return startTiakiEnv(t, dataDir, func(string) string { return "" }, extra...)
+}
+
+// startTiakiEnv is startTiaki with an environment.
+func startTiakiEnv(t *testing.T, dataDir string, getenv func(string) string, extra ...string) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	ready := make(chan Endpoints, 1)
-	m := &Main{Stdout: r.stdout, Stderr: r.stderr, Getenv: func(string) string { return "" },
-		Ready: func(ep Endpoints) { ready <- ep }}
+	m := &Main{Stdout: r.stdout, Stderr: r.stderr, Getenv: getenv, Ready: func(ep Endpoints) { ready <- ep }}
 	args := append([]string{"serve", "--data", dataDir,
 		"--authserver-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0"}, extra...)
 	go func() { r.done <- m.Run(ctx, args) }()
