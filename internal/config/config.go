@@ -148,6 +148,22 @@ type API struct {
 	Quota               Quota     `yaml:"quota" json:"quota"`
 	Limits              Limits    `yaml:"limits" json:"limits"`
 	InjectionProtection string    `yaml:"injection_protection" json:"injection_protection"` // off | standard | strict
+	// ForwardCredentials passes the caller's Authorization, DPoP and API key headers to the
+	// upstream. Off by default: the upstream learns who called from the signed identity
+	// assertion, and never holds a credential it could leak.
+	ForwardCredentials bool `yaml:"forward_credentials" json:"forward_credentials"`
+	// UpstreamTLS configures TLS to an https upstream; nil means the system roots and no
+	// client certificate.
+	UpstreamTLS *UpstreamTLS `yaml:"upstream_tls" json:"upstream_tls,omitempty"`
+}
+
+// UpstreamTLS is how the gateway connects to an https upstream: the CA that issued the
+// upstream's certificate, and the client certificate the gateway presents (MTLS-03). Paths are
+// absolute once loaded; the certificate files are reloaded when they change.
+type UpstreamTLS struct {
+	CA   string `yaml:"ca" json:"ca,omitempty"`     // PEM CA certificates; empty: the system roots
+	Cert string `yaml:"cert" json:"cert,omitempty"` // PEM client certificate chain; needs key
+	Key  string `yaml:"key" json:"key,omitempty"`   // its private key; needs cert
 }
 
 // Match selects the requests routed to an API.
@@ -162,6 +178,9 @@ type Auth struct {
 	APIKeyHeader string  `yaml:"api_key_header" json:"api_key_header,omitempty"`
 	OAuth2       *OAuth2 `yaml:"oauth2" json:"oauth2,omitempty"` // nil: no bearer tokens
 	MTLS         string  `yaml:"mtls" json:"mtls"`               // required | optional | off
+	// MTLSConsumer names the client-certificate field that identifies the consumer:
+	// subject_cn | san_dns | san_uri; subject_cn when mtls is not off.
+	MTLSConsumer string `yaml:"mtls_consumer" json:"mtls_consumer,omitempty"`
 	// Require is "all" (every configured mechanism must pass) or "any" (one suffices).
 	Require string `yaml:"require" json:"require"`
 }

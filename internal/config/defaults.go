@@ -61,6 +61,9 @@ func (a *API) applyDefaults(d defaulter, key string) {
 		setDefault(d, key+".auth.api_key_header", &a.Auth.APIKeyHeader, DefaultAPIKeyHeader)
 	}
 	setDefault(d, key+".auth.mtls", &a.Auth.MTLS, "off")
+	if a.Auth.MTLS != "off" {
+		setDefault(d, key+".auth.mtls_consumer", &a.Auth.MTLSConsumer, "subject_cn")
+	}
 	setDefault(d, key+".auth.require", &a.Auth.Require, "all")
 	setDefault(d, key+".limits.max_body", &a.Limits.MaxBody, DefaultMaxBody)
 	setDefault(d, key+".limits.timeout", &a.Limits.Timeout, Duration{30 * time.Second})
@@ -95,6 +98,11 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	for i := range c.APIs {
 		abs(&c.APIs[i].OpenAPI)
+		if u := c.APIs[i].UpstreamTLS; u != nil {
+			abs(&u.CA)
+			abs(&u.Cert)
+			abs(&u.Key)
+		}
 	}
 }
 

@@ -57,7 +57,7 @@ apis:
 	want := []Auth{
 		{APIKey: "required", APIKeyHeader: "API-Key", MTLS: "off", Require: "all"},
 		{APIKey: "off", OAuth2: &OAuth2{Audience: "https://x/b"}, MTLS: "off", Require: "all"},
-		{APIKey: "off", MTLS: "required", Require: "all"},
+		{APIKey: "off", MTLS: "required", MTLSConsumer: "subject_cn", Require: "all"},
 		{APIKey: "off", MTLS: "off", Require: "all"},
 	}
 	for i, w := range want {

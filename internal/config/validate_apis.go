@@ -33,6 +33,7 @@ func (v *checker) apis() {
 			}
 		}
 		v.upstream(key+".upstream", a.Upstream)
+		v.upstreamTLS(key+".upstream_tls", a)
 		if v.match(key+".match", a.Match) {
 			route := strings.ToLower(a.Match.Host) + " " + strings.TrimSuffix(a.Match.PathPrefix, "/")
 			if j, dup := routes[route]; dup {
@@ -78,6 +79,26 @@ func (v *checker) upstream(key, raw string) {
 		v.errorf(key, "must not contain user information")
 	case u.RawQuery != "" || u.Fragment != "":
 		v.errorf(key, "must have no query or fragment")
+	}
+}
+
+// upstreamTLS checks the TLS settings for the upstream; the files are read when the gateway
+// is built, where a missing or broken one is reported at this key too.
+func (v *checker) upstreamTLS(key string, a API) {
+	u := a.UpstreamTLS
+	if u == nil {
+		return
+	}
+	if !strings.HasPrefix(a.Upstream, "https://") {
+		v.errorf(key, "needs an https upstream")
+	}
+	switch {
+	case u.CA == "" && u.Cert == "" && u.Key == "":
+		v.errorf(key, "set ca, or cert and key, or both")
+	case u.Cert != "" && u.Key == "":
+		v.errorf(key+".key", "is required with cert")
+	case u.Key != "" && u.Cert == "":
+		v.errorf(key+".cert", "is required with key")
 	}
 }
 

@@ -1,15 +1,25 @@
-// Package bearer is the OAuth 2.0 bearer-token policy: it verifies JWT access tokens (RFC 9068)
-// locally against each trusted issuer's JSON Web Key Set, with a cache so the same token is
-// verified once while it is valid (gateway-notes.md: verification on every request halves
-// throughput). Tokens come only from the Authorization header (RFC 6750 §2.1). Start with New and
-// Verifier.Authenticate; token.go checks a token, jwks.go keeps the issuers' keys.
+// Package bearer is the OAuth 2.0 access-token policy. It verifies JWT access tokens (RFC 9068)
+// locally against each trusted issuer's JSON Web Key Set, and opaque tokens by introspection
+// (RFC 7662), with a cache so the same token is checked once while it is valid
+// (gateway-notes.md: verification on every request halves throughput). Tokens come only from
+// the Authorization header (RFC 6750 §2.1), with the Bearer or the DPoP scheme.
+//
+// Sender-constrained tokens are held to their key: a token with cnf.jkt needs a DPoP proof made
+// with that key (RFC 9449), a token with cnf.x5t#S256 needs the connection's client certificate
+// (RFC 8705), and a revoked token's jti is refused on every request, cache hits included.
+//
+// Start with New and Verifier.Authenticate; token.go checks a JWT, jwks.go keeps the issuers'
+// keys, introspect.go asks an issuer about opaque tokens, binding.go and dpop.go check the
+// sender constraint, request.go reads the credential out of the request.
 package bearer
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +56,9 @@ var allowedAlgorithms = map[string]jose.SignatureAlgorithm{
 	"EdDSA": jose.EdDSA,
 }
 
-// Issuer is an authorization server whose tokens the route accepts.
+// Issuer is an authorization server whose tokens the route accepts. It needs a key set (JWKS or
+// JWKSURL) for JWT access tokens, an introspection endpoint (IntrospectionURL or Introspect) for
+// opaque ones, or both. A JWT from an issuer without a key set is introspected.
 type Issuer struct {
 	// Issuer is the exact "iss" value (RFC 9068 §4).
 	Issuer string
@@ -54,45 +66,95 @@ type Issuer struct {
 	JWKS func() []byte
 	// JWKSURL is where a remote issuer publishes its key set; https only. Set it or JWKS.
 	JWKSURL string
+
+	// IntrospectionURL is the issuer's RFC 7662 endpoint; https only. The gateway authenticates
+	// to it as ClientID with ClientSecret (client_secret_basic, RFC 7662 §2.1 requires some
+	// client authentication).
+	IntrospectionURL string
+	// ClientID is the gateway's client ID at the introspection endpoint.
+	ClientID string
+	// ClientSecret is the gateway's client secret there; it never reaches a log or error.
+	ClientSecret tiaki.Secret
+	// Introspect answers introspection in process (Tiaki's own authorization server): it
+	// returns the RFC 7662 §2.2 response document for token, exactly as the endpoint would,
+	// so one parser checks both. Set it or IntrospectionURL.
+	Introspect func(ctx context.Context, token string) ([]byte, error)
 }
 
-// Config is one route's bearer-token policy.
+// Config is one route's access-token policy.
 type Config struct {
 	Issuers []Issuer
 	// Audience must be among the token's "aud" values (RFC 9068 §4): a token minted for
 	// another API must not work here.
 	Audience string
-	// Algorithms accepted; DefaultAlgorithms if empty. Never none or HS*.
+	// Algorithms accepted for JWT access tokens; DefaultAlgorithms if empty. Never none or HS*.
 	Algorithms []string
 	// ClockSkew tolerated on exp, nbf and iat; DefaultClockSkew if zero.
 	ClockSkew time.Duration
 	// Required refuses requests without a token; otherwise they pass without a principal.
 	Required bool
+
+	// IntrospectionTTL is how long an issuer's "active" answer is trusted; never past the
+	// token's exp. DefaultIntrospectionTTL if zero, at most MaxCacheAge. It is also how long a
+	// revoked opaque token without a jti keeps working here.
+	IntrospectionTTL time.Duration
+
+	// DPoPAlgorithms are the JWS algorithms accepted for DPoP proofs; DefaultDPoPAlgorithms if
+	// empty. DPoP is accepted only when Deps.ReplayCache is set.
+	DPoPAlgorithms []string
+	// DPoPWindow is how far a proof's iat may be from now, either way; DefaultDPoPWindow if
+	// zero.
+	DPoPWindow time.Duration
+	// RequireBinding refuses tokens that are not sender-constrained (no cnf claim), for routes
+	// that accept only DPoP- or certificate-bound tokens (FAPI 2.0 Security Profile §5.3.4).
+	RequireBinding bool
 }
 
 // Deps are what the policy needs from the rest of Tiaki.
 type Deps struct {
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
-	// HTTPClient fetches JWKSURL key sets; a bounded client (10 s, TLS 1.2+) if nil.
+	// HTTPClient fetches JWKSURL key sets and calls introspection endpoints; a bounded client
+	// (10 s, TLS 1.2+, https redirects only) if nil.
 	HTTPClient *http.Client
-	// Logger receives key-set fetch failures; slog.Default() if nil.
+	// Logger receives key-set and introspection failures; slog.Default() if nil.
 	Logger *slog.Logger
+	// Revocations, when set, is asked on every request whether the token's jti was revoked,
+	// so a revoked token stops working here as soon as the announcement arrives.
+	Revocations tiaki.RevocationFeed
+	// ReplayCache records DPoP proof jti values so each proof is used once (RFC 9449 §11.1).
+	// Without it the DPoP scheme is refused: a proof that could be replayed proves nothing.
+	ReplayCache tiaki.ReplayCache
 }
 
-// Verifier is the bearer-token policy for one route. It implements policy.Checker and
+// Verifier is the access-token policy for one route. It implements policy.Checker and
 // policy.Authenticator.
 type Verifier struct {
-	issuers  map[string]*keySource
-	audience string
-	algs     []jose.SignatureAlgorithm
-	skew     time.Duration
-	required bool
-	now      func() time.Time
-	log      *slog.Logger
-	cache    *policy.Cache[tokenInfo]
+	issuers        map[string]*trustedIssuer
+	introspector   *introspector // the one issuer that introspects, if any
+	audience       string
+	algs           []jose.SignatureAlgorithm
+	skew           time.Duration
+	introspectTTL  time.Duration
+	required       bool
+	requireBinding bool
+	now            func() time.Time
+	log            *slog.Logger
+	revocations    tiaki.RevocationFeed
+	dpop           *proofChecker // nil: DPoP not accepted
+	cache          *policy.Cache[tokenInfo]
+	refused        *policy.Cache[*policy.Denial] // introspection's negative answers
 
 	missing, duplicate, inURL, inForm, unavailable *policy.Denial
+	noDPoP, boundAsBearer, unbound                 *policy.Denial
+	asDPoP                                         map[*policy.Denial]*policy.Denial
+}
+
+// trustedIssuer is one trusted issuer: its key set, its introspection endpoint, or both.
+type trustedIssuer struct {
+	name       string
+	keys       *keySource
+	introspect *introspector
 }
 
 // tokenInfo is what the cache keeps of a verified token.
@@ -100,6 +162,9 @@ type tokenInfo struct {
 	consumer, subject, jti string
 	scopes                 []string // len == cap: shared read-only by every hit
 	exp                    time.Time
+	// jkt and x5t are the token's cnf members (RFC 9449 §6, RFC 8705 §3.1), empty when the
+	// token is not bound that way.
+	jkt, x5t string
 }
 
 // New validates cfg and builds the policy.
@@ -111,13 +176,17 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 		return nil, fmt.Errorf("bearer: audience is required (RFC 9068 §4): %w", tiaki.ErrInvalid)
 	}
 	v := &Verifier{
-		issuers:  make(map[string]*keySource, len(cfg.Issuers)),
-		audience: cfg.Audience,
-		skew:     cfg.ClockSkew,
-		required: cfg.Required,
-		now:      deps.Now,
-		log:      deps.Logger,
-		cache:    policy.NewCache[tokenInfo](cacheSize),
+		issuers:        make(map[string]*trustedIssuer, len(cfg.Issuers)),
+		audience:       cfg.Audience,
+		skew:           cfg.ClockSkew,
+		introspectTTL:  cfg.IntrospectionTTL,
+		required:       cfg.Required,
+		requireBinding: cfg.RequireBinding,
+		now:            deps.Now,
+		log:            deps.Logger,
+		revocations:    deps.Revocations,
+		cache:          policy.NewCache[tokenInfo](cacheSize),
+		refused:        policy.NewCache[*policy.Denial](cacheSize),
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -131,55 +200,88 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 	case v.skew < 0 || v.skew > maxClockSkew:
 		return nil, fmt.Errorf("bearer: clock skew %v: between 0 and %v: %w", v.skew, maxClockSkew, tiaki.ErrInvalid)
 	}
-	names := cfg.Algorithms
-	if len(names) == 0 {
-		names = DefaultAlgorithms
+	switch {
+	case v.introspectTTL == 0:
+		v.introspectTTL = DefaultIntrospectionTTL
+	case v.introspectTTL < 0 || v.introspectTTL > MaxCacheAge:
+		return nil, fmt.Errorf("bearer: introspection TTL %v: between 0 and %v: %w", v.introspectTTL, MaxCacheAge, tiaki.ErrInvalid)
 	}
-	for _, n := range names {
-		alg, ok := allowedAlgorithms[n]
-		if !ok {
-			return nil, fmt.Errorf("bearer: algorithm %q: not an accepted asymmetric JWS algorithm: %w", n, tiaki.ErrInvalid)
-		}
-		v.algs = append(v.algs, alg)
+	var err error
+	if v.algs, err = algorithms(cfg.Algorithms, DefaultAlgorithms); err != nil {
+		return nil, err
 	}
 	client := deps.HTTPClient
 	if client == nil {
 		client = defaultClient()
 	}
 	for _, is := range cfg.Issuers {
-		src, err := newKeySource(is, client, v.log)
+		iss, err := newIssuer(is, client, v.log)
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := v.issuers[is.Issuer]; dup {
 			return nil, fmt.Errorf("bearer: issuer %q listed twice: %w", is.Issuer, tiaki.ErrInvalid)
 		}
-		v.issuers[is.Issuer] = src
+		if iss.introspect != nil {
+			// An opaque token names no issuer; with two introspecting issuers the gateway would
+			// have to send every token to both, handing one issuer's tokens to the other.
+			if v.introspector != nil {
+				return nil, fmt.Errorf("bearer: issuers %q and %q both introspect; a route may have one: %w",
+					v.introspector.issuer, is.Issuer, tiaki.ErrInvalid)
+			}
+			v.introspector = iss.introspect
+		}
+		v.issuers[is.Issuer] = iss
 	}
-
-	v.missing = &policy.Denial{Status: http.StatusUnauthorized, Type: "token-required",
-		Title: "Access token required", Detail: "Send an access token in the Authorization header.",
-		Challenge: realm, Reason: "no bearer token"}
-	// RFC 6750 §3.1 would answer these with 400 invalid_request; Part B (catalogue TOKEN-05)
-	// asks for 401, which also tells clients plainly that the request was not authenticated.
-	v.duplicate = &policy.Denial{Status: http.StatusBadRequest, Type: "invalid-request",
-		Title: "Invalid request", Detail: "Send one Authorization header.",
-		Challenge: realm + `, error="invalid_request", error_description="one Authorization header"`,
-		Reason:    "several Authorization headers"}
-	v.inURL = &policy.Denial{Status: http.StatusUnauthorized, Type: "token-in-url",
-		Title:     "Access token in the URL",
-		Detail:    "Send access tokens in the Authorization header, never in the URL (RFC 6750 §2.1).",
-		Challenge: realm + `, error="invalid_request", error_description="send the token in the Authorization header"`,
-		Reason:    "access token in the query string"}
-	v.inForm = &policy.Denial{Status: http.StatusUnauthorized, Type: "token-in-body",
-		Title:     "Access token in the body",
-		Detail:    "Send access tokens in the Authorization header, not in a form body (RFC 6750 §2.1).",
-		Challenge: realm + `, error="invalid_request", error_description="send the token in the Authorization header"`,
-		Reason:    "access token in a form body"}
-	v.unavailable = &policy.Denial{Status: http.StatusServiceUnavailable, Type: "unavailable",
-		Title: "Service unavailable", Detail: "The access token could not be checked; try again shortly.",
-		Reason: "issuer key set unavailable", RetryAfter: minRefresh}
+	if deps.ReplayCache != nil {
+		if v.dpop, err = newProofChecker(cfg, deps.ReplayCache); err != nil {
+			return nil, err
+		}
+	} else if len(cfg.DPoPAlgorithms) > 0 || cfg.DPoPWindow != 0 {
+		return nil, errors.New("bearer: DPoP settings need Deps.ReplayCache (RFC 9449 §11.1: proofs are single-use)")
+	}
+	v.buildDenials()
 	return v, nil
+}
+
+// algorithms maps JWS algorithm names to go-jose's, refusing any that is not asymmetric.
+func algorithms(names, defaults []string) ([]jose.SignatureAlgorithm, error) {
+	if len(names) == 0 {
+		names = defaults
+	}
+	out := make([]jose.SignatureAlgorithm, 0, len(names))
+	for _, n := range names {
+		alg, ok := allowedAlgorithms[n]
+		if !ok {
+			return nil, fmt.Errorf("bearer: algorithm %q: not an accepted asymmetric JWS algorithm: %w", n, tiaki.ErrInvalid)
+		}
+		out = append(out, alg)
+	}
+	return out, nil
+}
+
+func newIssuer(is Issuer, client *http.Client, log *slog.Logger) (*trustedIssuer, error) {
+	if is.Issuer == "" {
+		return nil, fmt.Errorf("bearer: issuer: the issuer identifier is required: %w", tiaki.ErrInvalid)
+	}
+	hasKeys := is.JWKS != nil || is.JWKSURL != ""
+	hasIntrospection := is.Introspect != nil || is.IntrospectionURL != ""
+	if !hasKeys && !hasIntrospection {
+		return nil, fmt.Errorf("bearer: issuer %q: set a key set (JWKS or JWKSURL) or introspection (Introspect or IntrospectionURL): %w", is.Issuer, tiaki.ErrInvalid)
+	}
+	iss := &trustedIssuer{name: is.Issuer}
+	var err error
+	if hasKeys {
+		if iss.keys, err = newKeySource(is, client, log); err != nil {
+			return nil, err
+		}
+	}
+	if hasIntrospection {
+		if iss.introspect, err = newIntrospector(is, client); err != nil {
+			return nil, err
+		}
+	}
+	return iss, nil
 }
 
 // Authenticate implements policy.Authenticator.
@@ -200,32 +302,37 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	default:
 		return true, v.duplicate
 	}
-	token, ok := bearerToken(vals[0])
-	if !ok {
-		return false, nil // another scheme (Basic, DPoP): not this mechanism's credential
-	}
-	if len(token) > maxTokenLen {
-		return true, deniedMalformed
+	s, token := credentials(vals[0])
+	switch {
+	case s == schemeNone:
+		return false, nil // another scheme (Basic): not this mechanism's credential
+	case s == schemeDPoP && v.dpop == nil:
+		return true, v.noDPoP
+	case len(token) > maxTokenLen:
+		return true, v.refuse(s, deniedMalformed)
 	}
 	now := v.now()
-	fp := policy.Fingerprint(token)
-	info, ok := v.cache.Get(fp, now)
-	if !ok {
-		// Only tokens that passed this are cached, so a hit needs no second look.
-		if !b64token(token) {
-			return true, deniedMalformed
-		}
-		var d *policy.Denial
-		if info, d = v.verify(r.Context(), token, now); d != nil {
-			return true, d
-		}
-		until := now.Add(MaxCacheAge)
-		if info.exp.Before(until) {
-			until = info.exp
-		}
-		v.cache.Put(fp, info, until, now)
+	info, d := v.lookup(r.Context(), token, now)
+	if d != nil {
+		return true, v.refuse(s, d)
 	}
-	policy.Admit(p, tiaki.CredentialBearer, info.consumer, info.jti, info.exp)
+	// Checked on cache hits too: IsRevoked reads a local copy, so this costs a map lookup and
+	// a revoked token stops here as soon as the feed delivers the revocation.
+	if v.revocations != nil && info.jti != "" && v.revocations.IsRevoked(info.jti) {
+		return true, v.refuse(s, deniedRevoked)
+	}
+	if d := v.bind(r, s, token, &info, now); d != nil {
+		return true, d
+	}
+	kind := tiaki.CredentialBearer
+	if s == schemeDPoP {
+		kind = tiaki.CredentialDPoP
+	}
+	policy.Admit(p, kind, info.consumer, info.jti, info.exp)
+	if info.x5t != "" && !slices.Contains(p.Credentials, tiaki.CredentialMTLS) {
+		// RFC 8705 §3: the connection's certificate proved possession of the token.
+		p.Credentials = append(p.Credentials, tiaki.CredentialMTLS)
+	}
 	if p.Subject == "" {
 		p.Subject = info.subject
 	}
@@ -235,63 +342,34 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	return true, nil
 }
 
-// bearerToken returns the token of an Authorization: Bearer value. The scheme is
-// case-insensitive (RFC 9110 §11.1).
-func bearerToken(v string) (string, bool) {
-	const scheme = "bearer "
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", false
+// lookup returns what is known of token: from the cache, or by verifying or introspecting it.
+func (v *Verifier) lookup(ctx context.Context, token string, now time.Time) (tokenInfo, *policy.Denial) {
+	fp := policy.Fingerprint(token)
+	if info, ok := v.cache.Get(fp, now); ok {
+		return info, nil
 	}
-	return strings.TrimLeft(v[len(scheme):], " "), true
-}
-
-// b64token reports whether t matches RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." /
-// "_" / "~" / "+" / "/" ) *"=".
-func b64token(t string) bool {
-	if t == "" {
-		return false
-	}
-	end := len(t)
-	for end > 0 && t[end-1] == '=' {
-		end--
-	}
-	if end == 0 {
-		return false
-	}
-	for i := 0; i < end; i++ {
-		c := t[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			return false
+	if v.introspector != nil {
+		if d, ok := v.refused.Get(fp, now); ok {
+			return tokenInfo{}, d
 		}
 	}
-	return true
-}
-
-// tokenInQuery reports whether the raw query has an access_token parameter.
-func tokenInQuery(q string) bool {
-	const name = "access_token"
-	if !strings.Contains(q, "access") && !strings.Contains(q, "%") {
-		return false // the common case, decided without splitting
+	// Only tokens that passed this are cached, so a hit needs no second look.
+	if !b64token(token) {
+		return tokenInfo{}, deniedMalformed
 	}
-	for q != "" {
-		var part string
-		if i := strings.IndexAny(q, "&;"); i >= 0 {
-			part, q = q[:i], q[i+1:]
-		} else {
-			part, q = q, ""
-		}
-		n, _, _ := strings.Cut(part, "=")
-		if strings.ContainsAny(n, "%+") {
-			if u, err := url.QueryUnescape(n); err == nil {
-				n = u
-			}
-		}
-		if strings.EqualFold(n, name) {
-			return true
-		}
+	info, intro, d := v.verify(ctx, token, now)
+	if intro != nil {
+		return v.introspect(ctx, intro, token, fp, now)
 	}
-	return false
+	if d != nil {
+		return tokenInfo{}, d
+	}
+	until := now.Add(MaxCacheAge)
+	if info.exp.Before(until) {
+		until = info.exp
+	}
+	v.cache.Put(fp, info, until, now)
+	return info, nil
 }
 
 // Missing implements policy.Authenticator.
@@ -312,4 +390,66 @@ func (v *Verifier) Check(r *http.Request, p *tiaki.Principal) *policy.Denial {
 // Enforce implements policy.Policy.
 func (v *Verifier) Enforce(w http.ResponseWriter, r *http.Request, next http.Handler) error {
 	return policy.Apply(v, w, r, next)
+}
+
+// buildDenials makes the denials that depend on the configuration, once.
+func (v *Verifier) buildDenials() {
+	v.missing = &policy.Denial{Status: http.StatusUnauthorized, Type: "token-required",
+		Title: "Access token required", Detail: "Send an access token in the Authorization header.",
+		Challenge: realm, Reason: "no bearer token"}
+	if v.dpop != nil {
+		// RFC 9449 §7.1: a resource server that accepts DPoP says so, with the algorithms.
+		v.missing.MoreChallenges = []string{v.dpop.realm}
+	}
+	// RFC 6750 §3.1 would answer these with 400 invalid_request; Part B (catalogue TOKEN-05)
+	// asks for 401, which also tells clients plainly that the request was not authenticated.
+	v.duplicate = &policy.Denial{Status: http.StatusBadRequest, Type: "invalid-request",
+		Title: "Invalid request", Detail: "Send one Authorization header.",
+		Challenge: realm + `, error="invalid_request", error_description="one Authorization header"`,
+		Reason:    "several Authorization headers"}
+	v.inURL = &policy.Denial{Status: http.StatusUnauthorized, Type: "token-in-url",
+		Title:     "Access token in the URL",
+		Detail:    "Send access tokens in the Authorization header, never in the URL (RFC 6750 §2.1).",
+		Challenge: realm + `, error="invalid_request", error_description="send the token in the Authorization header"`,
+		Reason:    "access token in the query string"}
+	v.inForm = &policy.Denial{Status: http.StatusUnauthorized, Type: "token-in-body",
+		Title:     "Access token in the body",
+		Detail:    "Send access tokens in the Authorization header, not in a form body (RFC 6750 §2.1).",
+		Challenge: realm + `, error="invalid_request", error_description="send the token in the Authorization header"`,
+		Reason:    "access token in a form body"}
+	v.unavailable = &policy.Denial{Status: http.StatusServiceUnavailable, Type: "unavailable",
+		Title: "Service unavailable", Detail: "The access token could not be checked; try again shortly.",
+		Reason: "issuer key set or introspection unavailable", RetryAfter: minRefresh}
+	v.noDPoP = &policy.Denial{Status: http.StatusUnauthorized, Type: "dpop-not-accepted",
+		Title: "DPoP not accepted", Detail: "This API does not accept DPoP-bound access tokens.",
+		Challenge: realm + `, error="invalid_request", error_description="this API does not accept the DPoP scheme"`,
+		Reason:    "DPoP scheme on a route without a replay cache"}
+	// RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused, or stealing it
+	// would be enough to use it.
+	v.boundAsBearer = invalidToken("the access token is bound to a DPoP key; send it with the DPoP scheme and a proof",
+		"DPoP-bound token presented as a bearer token")
+	if v.dpop != nil {
+		v.boundAsBearer.MoreChallenges = []string{v.dpop.realm}
+	}
+	v.unbound = invalidToken("this API accepts only sender-constrained access tokens", "token has no cnf")
+
+	// The same refusals in the DPoP scheme's words, for requests that used it (RFC 9449 §7.1).
+	v.asDPoP = map[*policy.Denial]*policy.Denial{}
+	if v.dpop != nil {
+		for _, d := range append(tokenDenials(), v.unbound) {
+			c := *d
+			c.Challenge = v.dpop.realm + strings.TrimPrefix(d.Challenge, realm)
+			v.asDPoP[d] = &c
+		}
+	}
+}
+
+// refuse returns d in the words of the scheme the request used.
+func (v *Verifier) refuse(s scheme, d *policy.Denial) *policy.Denial {
+	if s == schemeDPoP {
+		if x, ok := v.asDPoP[d]; ok {
+			return x
+		}
+	}
+	return d
 }

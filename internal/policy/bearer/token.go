@@ -26,7 +26,20 @@ var (
 	deniedExpired   = invalidToken("the access token has expired", "token expired")
 	deniedNotYet    = invalidToken("the access token is not valid yet", "nbf or iat in the future")
 	deniedAudience  = invalidToken("the access token is not for this API", "audience mismatch")
+	deniedRevoked   = invalidToken("the access token has been revoked", "token revoked")
+	deniedInactive  = invalidToken("the access token is not active", "introspection: not active")
+	deniedCertBound = invalidToken("the access token is bound to a client certificate this connection did not present",
+		"certificate-bound token without its certificate")
+	deniedBinding = invalidToken("the access token is bound by a confirmation method this API does not support",
+		"cnf without jkt or x5t#S256")
 )
+
+// tokenDenials lists the refusals of the token itself, which a request made with the DPoP
+// scheme receives in that scheme's words.
+func tokenDenials() []*policy.Denial {
+	return []*policy.Denial{deniedMalformed, deniedType, deniedIssuer, deniedKey, deniedSignature,
+		deniedClaims, deniedExpired, deniedNotYet, deniedAudience, deniedRevoked, deniedInactive, deniedCertBound, deniedBinding}
+}
 
 func invalidToken(description, reason string) *policy.Denial {
 	return &policy.Denial{
@@ -41,40 +54,50 @@ func invalidToken(description, reason string) *policy.Denial {
 
 // claims are the RFC 9068 §2.2 claims Tiaki reads beyond the registered ones.
 type claims struct {
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
+	ClientID string        `json:"client_id"`
+	Scope    string        `json:"scope"`
+	Cnf      *confirmation `json:"cnf"`
 }
 
-// verify checks a token that is not in the cache and returns what the cache keeps of it.
-func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tokenInfo, *policy.Denial) {
+// verify checks a token that is not in the cache and returns what the cache keeps of it, or
+// the introspector to ask when the token is not a JWT this route can verify itself.
+func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tokenInfo, *introspector, *policy.Denial) {
 	// The allow-list of algorithms is enforced while parsing: none and HS* never get as far
 	// as a key (RFC 8725 §3.1).
 	tok, err := jwt.ParseSigned(token, v.algs)
 	if err != nil || len(tok.Headers) != 1 {
-		return tokenInfo{}, deniedMalformed
+		// Not a JWT we could verify: an opaque token, for the issuer that introspects. What
+		// it says is the issuer's answer, not ours, so a forged JWT gains nothing there.
+		if v.introspector != nil {
+			return tokenInfo{}, v.introspector, nil
+		}
+		return tokenInfo{}, nil, deniedMalformed
 	}
 	h := tok.Headers[0]
-	if !accessTokenType(h.ExtraHeaders[jose.HeaderType]) {
-		return tokenInfo{}, deniedType
-	}
 	// The issuer decides which keys to try, so it is read before the signature is checked;
 	// it is compared again, exactly, once verified (RFC 9068 §4).
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
-		return tokenInfo{}, deniedMalformed
+		return tokenInfo{}, nil, deniedMalformed
 	}
-	src := v.issuers[unverified.Issuer]
-	if src == nil {
-		return tokenInfo{}, deniedIssuer
+	iss := v.issuers[unverified.Issuer]
+	if iss == nil {
+		return tokenInfo{}, nil, deniedIssuer
 	}
-	keys, err := src.keys(ctx, h.KeyID, now)
+	if iss.keys == nil {
+		return tokenInfo{}, iss.introspect, nil
+	}
+	if !accessTokenType(h.ExtraHeaders[jose.HeaderType]) {
+		return tokenInfo{}, nil, deniedType
+	}
+	keys, err := iss.keys.keys(ctx, h.KeyID, now)
 	if err != nil {
-		return tokenInfo{}, v.unavailable
+		return tokenInfo{}, nil, v.unavailable
 	}
 	if len(keys) == 0 {
-		return tokenInfo{}, deniedKey
+		return tokenInfo{}, nil, deniedKey
 	}
 	var std jwt.Claims
 	var extra claims
@@ -90,30 +113,30 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tok
 		}
 	}
 	if !verified {
-		return tokenInfo{}, deniedSignature
+		return tokenInfo{}, nil, deniedSignature
 	}
 	// RFC 9068 §2.2: exp and client_id are required; exp also bounds how long the cache may
 	// keep the token.
 	if std.Expiry == nil || extra.ClientID == "" {
-		return tokenInfo{}, deniedClaims
+		return tokenInfo{}, nil, deniedClaims
 	}
 	err = std.ValidateWithLeeway(jwt.Expected{
-		Issuer:      src.issuer,
+		Issuer:      iss.name,
 		AnyAudience: jwt.Audience{v.audience},
 		Time:        now,
 	}, v.skew)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrExpired):
-		return tokenInfo{}, deniedExpired
+		return tokenInfo{}, nil, deniedExpired
 	case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
-		return tokenInfo{}, deniedNotYet
+		return tokenInfo{}, nil, deniedNotYet
 	case errors.Is(err, jwt.ErrInvalidAudience):
-		return tokenInfo{}, deniedAudience
+		return tokenInfo{}, nil, deniedAudience
 	case errors.Is(err, jwt.ErrInvalidIssuer):
-		return tokenInfo{}, deniedIssuer
+		return tokenInfo{}, nil, deniedIssuer
 	default:
-		return tokenInfo{}, deniedMalformed
+		return tokenInfo{}, nil, deniedMalformed
 	}
 	info := tokenInfo{
 		consumer: extra.ClientID,
@@ -121,10 +144,16 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tok
 		scopes:   slices.Clip(strings.Fields(extra.Scope)),
 		exp:      std.Expiry.Time(),
 	}
+	if extra.Cnf != nil {
+		if !extra.Cnf.known() {
+			return tokenInfo{}, nil, deniedBinding
+		}
+		info.jkt, info.x5t = extra.Cnf.JKT, extra.Cnf.X5T
+	}
 	if std.Subject != extra.ClientID {
 		info.subject = std.Subject
 	}
-	return info, nil
+	return info, nil, nil
 }
 
 // accessTokenType accepts typ at+jwt (RFC 9068 §2.1, also in its media-type form) and, for
