@@ -14,6 +14,7 @@ type Store interface {
 	APIKeyStore
 	UserStore
 	SigningKeyStore
+	SessionStore
 	// Ping reports whether the store is reachable; /readyz turns false while it fails.
 	Ping(ctx context.Context) error
 	Close() error

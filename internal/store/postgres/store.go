@@ -1,11 +1,12 @@
-// Package postgres is Tiaki's store for many nodes: clients, API-key hashes, users and sealed
-// signing keys in a PostgreSQL database that every node shares, through pgx's pool. (A single
-// node can use the sqlite package's embedded store instead; both pass storetest.Run.)
+// Package postgres is Tiaki's store for many nodes: clients, API-key hashes, users, sealed
+// signing keys and the authorization server's sessions in a PostgreSQL database that every
+// node shares, through pgx's pool. (A single node can use the sqlite package's embedded store
+// instead; both pass storetest.Run.)
 //
 // Start with Open in this file: it refuses a schema that is not Tiaki's and applies the
 // embedded migrations (migrations/*.sql) under an advisory lock, so nodes starting together
-// migrate once. clients.go, apikeys.go, users.go and signingkeys.go hold the SQL for each
-// entity; values.go says how Go values become columns.
+// migrate once. clients.go, apikeys.go, users.go, signingkeys.go and sessions.go hold the SQL
+// for each entity; values.go says how Go values become columns.
 //
 // Tiaki uses the first schema on the connection's search_path (set it with the DSN's
 // search_path parameter) and expects that schema to be its own.

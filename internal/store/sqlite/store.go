@@ -1,11 +1,12 @@
 // Package sqlite is Tiaki's embedded default store: one SQLite file, written through the pure
-// Go driver modernc.org/sqlite, holding clients, API-key hashes, users and sealed signing keys
-// for a single node. (Many nodes share the postgres package's store instead; both pass
-// storetest.Run.)
+// Go driver modernc.org/sqlite, holding clients, API-key hashes, users, sealed signing keys and
+// the authorization server's sessions for a single node. (Many nodes share the postgres
+// package's store instead; both pass storetest.Run.)
 //
 // Start with Open in this file: it refuses files that are not Tiaki's, turns on WAL, and
-// applies the embedded migrations (migrations/*.sql). clients.go, apikeys.go, users.go and
-// signingkeys.go hold the SQL for each entity; values.go says how Go values become columns.
+// applies the embedded migrations (migrations/*.sql). clients.go, apikeys.go, users.go,
+// signingkeys.go and sessions.go hold the SQL for each entity; values.go says how Go values
+// become columns.
 package sqlite
 
 import (

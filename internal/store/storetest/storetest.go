@@ -14,6 +14,8 @@
 //   - User claims are stored as JSON, so they come back as encoding/json decodes them:
 //     numbers as float64, arrays as []any, objects as map[string]any.
 //   - Returned values are copies: changing them, or the value passed in, never changes the store.
+//   - Session records are bounded (MaxSessionData, MaxSessionIndexes); a session's Data is
+//     opaque bytes, and its ID, index names and index values are keys like any other.
 //   - Close is idempotent, and a closed store fails (without panicking) rather than hang.
 package storetest
 
@@ -43,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) tiaki.Store) {
 		{"APIKeys", apiKeyTests},
 		{"Users", userTests},
 		{"SigningKeys", signingKeyTests},
+		{"Sessions", sessionTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
