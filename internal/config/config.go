@@ -213,6 +213,10 @@ type RateLimit struct {
 	PerConsumer Rate `yaml:"per_consumer" json:"per_consumer"`
 	Burst       int  `yaml:"burst" json:"burst"`
 	PerIP       Rate `yaml:"per_ip" json:"per_ip"`
+	// OnStoreError is what the limits and the quota do while the shared counter store (Redis)
+	// fails: "fail_open" (the default; each node counts on its own meanwhile) or "fail_closed"
+	// (503). See policy/ratelimit.Mode for why open is the default.
+	OnStoreError string `yaml:"on_store_error" json:"on_store_error"`
 }
 
 // Quota caps an API's use over a longer period; zero means no quota.

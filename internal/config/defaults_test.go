@@ -97,6 +97,7 @@ func TestDefault(t *testing.T) {
 			},
 		},
 		Methods:             []string{"GET", "POST"},
+		RateLimit:           RateLimit{OnStoreError: "fail_open"},
 		Limits:              Limits{MaxBody: 1 << 20, Timeout: Duration{30 * time.Second}},
 		InjectionProtection: "standard",
 	}

@@ -51,6 +51,7 @@ func (c *Config) validate(errs *errorList) {
 	v.users()
 	v.clients()
 	v.apis()
+	v.rateLimits()
 	v.mtlsConsumers()
 	if c.Profile == "fapi2" {
 		v.fapi2()

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/url"
 	"slices"
@@ -97,6 +98,27 @@ func (v *checker) clients() {
 	}
 }
 
+// CheckClient validates one client as a configuration file's clients are validated, for
+// clients created at run time (the CLI, the portal). c supplies the rest of the configuration
+// the checks depend on (tls.client_ca). The secret is not checked: run-time clients get a
+// generated one. Error keys name the client's own fields ("grant_types[1]").
+func (c *Config) CheckClient(cl Client) error {
+	if cl.AuthMethod.UsesSecret() {
+		cl.Secret = tiaki.Secret(strings.Repeat("x", minClientSecret))
+	}
+	tmp := &Config{TLS: c.TLS, Clients: []Client{cl}}
+	errs := &errorList{}
+	(&checker{c: tmp, errs: errs}).clients()
+	err := errs.err()
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			e.Key = strings.TrimPrefix(strings.TrimPrefix(e.Key, "clients[0]"), ".")
+		}
+	}
+	return err
+}
+
 func (v *checker) clientAuth(key string, cl Client) {
 	m := cl.AuthMethod
 	if m == "" {
@@ -175,6 +197,11 @@ func (v *checker) grants(key string, cl Client) {
 	if cl.AuthMethod == tiaki.AuthNone && slices.Contains(cl.GrantTypes, "client_credentials") {
 		// RFC 6749 §4.4: the client credentials grant is for confidential clients only.
 		v.errorf(key+".grant_types", "client_credentials needs a client that can authenticate; auth_method none cannot (RFC 6749 §4.4)")
+	}
+	if slices.Contains(cl.GrantTypes, "refresh_token") && !slices.Contains(cl.GrantTypes, "authorization_code") {
+		// Tiaki issues refresh tokens only with authorization codes (RFC 6749 §4.4.3: never for
+		// client credentials), so the grant type alone would never be used.
+		v.errorf(key+".grant_types", "refresh_token needs authorization_code: refresh tokens are issued only with authorization codes")
 	}
 	if slices.Contains(cl.GrantTypes, "authorization_code") && len(cl.RedirectURIs) == 0 {
 		// RFC 6749 §3.1.2.2 and OAuth 2.1: every client of the code flow registers its redirect URIs.

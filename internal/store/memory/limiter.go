@@ -92,7 +92,7 @@ func (s *Store) Allow(_ context.Context, key string, l tiaki.Limit, n int) (tiak
 		}, nil
 	}
 	// The limits table evicts rather than fails, so put cannot fail here.
-	_ = s.limits.put(sh, key, tat(next), now)
+	_ = s.limits.put(sh, key, tat(next), now, ok)
 	sh.mu.Unlock()
 	return tiaki.Decision{
 		Allowed:    true,

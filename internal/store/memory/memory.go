@@ -93,10 +93,11 @@ func (s *Store) Consume(_ context.Context, key string, ttl time.Duration) (bool,
 	sh := s.replay.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.m[key]; ok && int64(e) > now {
+	e, ok := sh.m[key]
+	if ok && int64(e) > now {
 		return false, nil
 	}
-	if err := s.replay.put(sh, key, expiry(addSat(now, int64(ttl))), now); err != nil {
+	if err := s.replay.put(sh, key, expiry(addSat(now, int64(ttl))), now, ok); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -116,10 +117,11 @@ func (s *Store) Revoke(_ context.Context, id string, until time.Time) error {
 	sh := s.revoked.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.m[id]; ok && int64(e) >= u {
+	e, ok := sh.m[id]
+	if ok && int64(e) >= u {
 		return nil
 	}
-	return s.revoked.put(sh, id, expiry(u), now)
+	return s.revoked.put(sh, id, expiry(u), now, ok)
 }
 
 // IsRevoked implements tiaki.RevocationFeed. It takes no lock while nothing is revoked, which

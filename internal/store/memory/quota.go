@@ -43,7 +43,7 @@ func (s *Store) Add(_ context.Context, key string, length time.Duration, n int64
 		w = window{start: start, end: start + int64(length)}
 	}
 	w.count = addSat(w.count, n)
-	if err := s.quotas.put(sh, key, w, now); err != nil {
+	if err := s.quotas.put(sh, key, w, now, ok); err != nil {
 		return 0, time.Time{}, err
 	}
 	return w.count, time.Unix(0, w.end), nil

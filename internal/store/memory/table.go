@@ -57,10 +57,10 @@ func (t *table[V]) shard(key string) *shard[V] {
 	return &t.shards[maphash.String(t.seed, key)&(numShards-1)]
 }
 
-// put stores v under key; the caller holds the shard's write lock. Storing over an existing key
-// never fails.
-func (t *table[V]) put(s *shard[V], key string, v V, now int64) error {
-	if _, ok := s.m[key]; ok {
+// put stores v under key; the caller holds the shard's write lock and says whether it found
+// key there. Storing over an existing key never fails.
+func (t *table[V]) put(s *shard[V], key string, v V, now int64, exists bool) error {
+	if exists {
 		s.m[key] = v
 		return nil
 	}
