@@ -88,6 +88,9 @@ generated development certificates and keys, and a demo API, client, user and AP
 		m.serveCommand(g),
 		m.configCommand(g),
 		m.keysCommand(g),
+		m.apikeyCommand(g),
+		m.auditCommand(g),
+		m.clientCommand(g),
 		m.versionCommand(),
 	)
 
