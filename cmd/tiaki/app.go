@@ -49,6 +49,10 @@ type globals struct {
 // usageError marks errors that are the command line's fault (exit 2).
 type usageError struct{ error }
 
+// couldNotRun marks a command that could not do its job at all, as distinct from finding
+// problems (exit 2, as tiaki audit documents for an unreachable target).
+type couldNotRun struct{ error }
+
 // Run executes the command line args and returns the process exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
 	if m.Getenv == nil {
@@ -100,9 +104,13 @@ generated development certificates and keys, and a demo API, client, user and AP
 	}
 	var ue usageError
 	var ce *checkFailed
+	var cnr couldNotRun
 	switch {
 	case errors.As(err, &ce):
-		return exitError // config check has already printed the problems
+		return exitError // config check and audit have already printed the problems
+	case errors.As(err, &cnr):
+		fmt.Fprintf(m.Stderr, "tiaki: %v\n", err)
+		return exitUsage
 	case errors.As(err, &ue) || isCobraUsage(err):
 		fmt.Fprintf(m.Stderr, "tiaki: %v\nRun 'tiaki --help' for usage.\n", err)
 		return exitUsage

@@ -86,7 +86,7 @@ not run (bad flags, unreachable target, unreadable OpenAPI document).`,
 			}
 			rep, err := probe.Run(cmd.Context(), opts)
 			if err != nil {
-				return usageError{fmt.Errorf("audit could not run: %w", err)}
+				return couldNotRun{fmt.Errorf("audit could not run: %w", err)}
 			}
 			if err := write(rep, m.Stdout); err != nil {
 				return err

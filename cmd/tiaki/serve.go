@@ -8,14 +8,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/auditlog"
 	"github.com/tiaki-nz/tiaki/internal/certs"
 	"github.com/tiaki-nz/tiaki/internal/config"
+	"github.com/tiaki-nz/tiaki/internal/gateway"
 	"github.com/tiaki-nz/tiaki/internal/keys"
 	"github.com/tiaki-nz/tiaki/internal/store/postgres"
 	"github.com/tiaki-nz/tiaki/internal/store/sqlite"
@@ -38,7 +45,13 @@ func (m *Main) serveCommand(g *globals) *cobra.Command {
 		Long: `Run Tiaki. With no configuration file (no --config and no ./tiaki.yaml) it starts on the
 embedded default: SQLite and generated development certificates and keys in the data directory,
 a demo API behind the gateway, a demo client, user and API key; it prints where everything is
-and how to try it. SIGTERM or SIGINT stops it gracefully, finishing requests in flight.`,
+and how to try it. SIGTERM or SIGINT stops it gracefully, finishing requests in flight.
+
+SIGHUP, or a change of the configuration file (checked every 2 seconds), reloads the
+configuration: the new file is validated and every API's route and policies are built before
+the gateway switches to them, without dropping a connection. A file with errors is logged with
+each file:line: key: problem and the running configuration keeps serving. Settings outside
+apis (listeners, TLS, store, issuer, keys, clients, users) are reported as needing a restart.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return m.serve(cmd.Context(), g, f)
@@ -65,7 +78,14 @@ type node struct {
 	// clientAuth verifies client certificates (chain and CRL) when tls.client_ca is set.
 	clientAuth *certs.ClientAuth
 	metrics    *telemetry.Metrics
-	closers    []func() error
+	// audit receives the security events (auditlog), as JSON lines on stderr.
+	audit auditlog.Sink
+	// gateway serves API traffic; routes is the generation of routes it serves now, replaced
+	// whole by a configuration reload.
+	gateway *gateway.Gateway
+	routes  atomic.Pointer[routeSet]
+	echoUp  echoUpstream
+	closers []func() error
 }
 
 func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error) {
@@ -86,11 +106,15 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		return err
 	}
 	applyOverrides(n.cfg, f)
+	rl := newReloader(n, f) // notes the file as loaded, so a change from now on is seen
 	if n.logger, err = telemetry.NewLogger(m.Stderr, telemetry.LogOptions{Level: n.cfg.Log.Level, Format: n.cfg.Log.Format}); err != nil {
 		return err
 	}
 	n.hasher = keys.NewHasher(n.master)
 	n.metrics = telemetry.NewMetrics(tiakiVersion())
+	// The audit stream is its own JSON logger, apart from the process log's level and format,
+	// so it can be routed and kept on its own terms.
+	n.audit = auditlog.NewJSONSink(m.Stderr)
 
 	if n.store, err = openStore(ctx, n.cfg, n.dataDir); err != nil {
 		return err
@@ -179,6 +203,21 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		}(servers[i], ln)
 	}
 	go n.keys.Run(ctx)
+	// SIGHUP reloads the configuration, as does a change of the file. Notify is on even with
+	// the embedded default, where there is nothing to reload, because SIGHUP's default action
+	// would stop the process. The reloader and the revocation poller stop, and are waited
+	// for, before anything they use is closed.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	bg, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+	background.Go(func() { n.watchRevokedKeys(bg) })
+	background.Go(func() { rl.run(bg, hup) })
 
 	ep := Endpoints{
 		AuthServer: authLn.Addr().String(),

@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tiaki-nz/tiaki/internal/auditlog"
 	"github.com/tiaki-nz/tiaki/internal/policy"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
@@ -68,6 +72,33 @@ func BenchmarkPassThrough(b *testing.B) {
 func BenchmarkAPIKeyAndBearer(b *testing.B) {
 	kit := newAuthKit(b)
 	g := benchRoutes(b, kit.apiKey(b, true), kit.bearer(b, true), scopes(b, map[string][]string{"GET": {"payments:read"}}))
+	runBench(b, g, http.Header{
+		"Accept":        {"application/json"},
+		"Api-Key":       {kit.key},
+		"Authorization": {"Bearer " + kit.token(b, "payments:read")},
+	})
+}
+
+// BenchmarkObserved is the API key and bearer stack with everything a production gateway adds:
+// an audit event per request (JSON to a discarded stream, through the burst detector), the
+// metrics, and the identity assertion upstream (cached).
+func BenchmarkObserved(b *testing.B) {
+	kit := newAuthKit(b)
+	up := httptest.NewServer(smallJSON)
+	b.Cleanup(up.Close)
+	burst, err := auditlog.NewBurstDetector(auditlog.NewJSONSink(io.Discard), auditlog.BurstOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	policies := []policy.Policy{kit.apiKey(b, true), kit.bearer(b, true), scopes(b, map[string][]string{"GET": {"payments:read"}})}
+	g, err := New([]Route{
+		{Name: "p", PathPrefix: "/p", Upstream: mustURL(b, up.URL), Methods: []string{"GET"}, Policies: policies},
+		{Name: "b", PathPrefix: "/b", UpstreamHandler: smallJSON, Methods: []string{"GET"}, Policies: policies},
+	}, Options{Logger: quietLogger(), Audit: burst, Metrics: prometheus.NewRegistry(), Identity: newIdentityKit(b).options()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(g.CloseIdleConnections)
 	runBench(b, g, http.Header{
 		"Accept":        {"application/json"},
 		"Api-Key":       {kit.key},

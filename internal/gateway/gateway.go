@@ -1,12 +1,18 @@
 // Package gateway is Tiaki's API gateway: it matches each request to a route, enforces the
 // route's method list, size and time limits and policies, and proxies what passes to the
 // upstream with httputil.ReverseProxy. Start with New and Gateway.ServeHTTP; route.go holds the
-// Route type and the route table, proxy.go the upstream side.
+// Route type and the route table, proxy.go the upstream side, exchange.go the per-request
+// state and response writer (final headers, audit event), identity.go the signed identity
+// assertion sent upstream, metrics.go the Prometheus collectors.
 //
 // The cheapest checks run first, so abuse costs little: path sanity, route match, method,
 // body size, then the route's policies (authentication, then authorization), then the proxy.
 // Every refusal is a *policy.Denial written by policy.Render. Route tables are compiled once and
 // swapped atomically, so a configuration reload never blocks or tears a request.
+//
+// Response headers a policy sets before the upstream is called (RateLimit headers, say) are
+// kept aside while the upstream answers and put on the final response, winning over the
+// upstream's values of the same names; the gateway's own headers win over both.
 package gateway
 
 import (
@@ -18,8 +24,12 @@ import (
 	"net/http"
 	"slices"
 	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/auditlog"
 	"github.com/tiaki-nz/tiaki/internal/policy"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
@@ -31,6 +41,20 @@ type Options struct {
 	UnknownRouteStatus int
 	// Logger receives upstream failures and internal errors; slog.Default() if nil.
 	Logger *slog.Logger
+	// Audit receives one event per request once it has been answered: auditlog.TypeRequest,
+	// TypeDenial or TypeUpstreamError (catalogue LOG-01, LOG-03, LOG-05). None if nil.
+	Audit auditlog.Sink
+	// Metrics, when set, gets the gateway's collectors: tiaki_gateway_requests_total by route,
+	// status code and consumer, and tiaki_gateway_request_duration_seconds by route.
+	Metrics prometheus.Registerer
+	// Identity, when set, signs the identity assertion every authenticated request carries to
+	// its upstream in the Tiaki-Identity header.
+	Identity *Identity
+	// ClientIP returns the caller's address for audit events; the connection's peer address
+	// if nil. Pass the trusted-proxy-aware function when the gateway sits behind proxies.
+	ClientIP func(*http.Request) string
+	// Now is the clock of identity assertions and audit events; time.Now if nil.
+	Now func() time.Time
 }
 
 // Gateway serves API traffic for a table of routes. It is safe for concurrent use, including
@@ -42,6 +66,11 @@ type Gateway struct {
 	transport *http.Transport // shared by routes without UpstreamTLS, across swaps
 	buffers   bufferPool
 	withID    http.Handler
+	audit     auditlog.Sink
+	metrics   *metrics
+	identity  *asserter
+	clientIP  func(*http.Request) string
+	now       func() time.Time
 
 	unknown, badPath, serverError, badGateway, timeout *policy.Denial
 }
@@ -55,9 +84,22 @@ var (
 
 // New compiles routes and returns a gateway serving them.
 func New(routes []Route, opts Options) (*Gateway, error) {
-	g := &Gateway{log: opts.Logger, transport: newTransport(nil)}
+	g := &Gateway{log: opts.Logger, transport: newTransport(nil), audit: opts.Audit, clientIP: opts.ClientIP, now: opts.Now}
 	if g.log == nil {
 		g.log = slog.Default()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.clientIP == nil {
+		g.clientIP = peerIP
+	}
+	if opts.Identity != nil {
+		a, err := newAsserter(*opts.Identity, g.now)
+		if err != nil {
+			return nil, err
+		}
+		g.identity = a
 	}
 	g.errorLog = slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
 	switch opts.UnknownRouteStatus {
@@ -79,8 +121,18 @@ func New(routes []Route, opts Options) (*Gateway, error) {
 	g.timeout = &policy.Denial{Status: http.StatusGatewayTimeout, Type: "gateway-timeout", Title: "Gateway timeout",
 		Detail: "The API's backend did not answer in time.", Reason: "upstream timed out"}
 	g.withID = web.RequestID(http.HandlerFunc(g.serve))
+	if opts.Metrics != nil {
+		g.metrics = newMetrics()
+	}
 	if err := g.Swap(routes); err != nil {
 		return nil, err
+	}
+	// Collectors are registered once the routes are known to compile, so a refused
+	// configuration leaves the registry as it was.
+	if g.metrics != nil {
+		if err := g.metrics.register(opts.Metrics); err != nil {
+			return nil, err
+		}
 	}
 	return g, nil
 }
@@ -96,6 +148,10 @@ func (g *Gateway) Swap(routes []Route) error {
 		for _, tr := range old.owned {
 			tr.CloseIdleConnections()
 		}
+	}
+	if g.identity != nil {
+		// An upstream's URL, and so the audience of its assertions, may have changed.
+		g.identity.reset()
 	}
 	return nil
 }
@@ -134,10 +190,13 @@ func (g *Gateway) compile(routes []Route) (*table, error) {
 				rt.Name, rt.host, rt.prefix, other.Name, tiaki.ErrInvalid)
 		}
 		byPrefix[rt.prefix] = rt
+		if g.metrics != nil {
+			rt.latency = g.metrics.duration.WithLabelValues(rt.Name)
+		}
 
 		var upstream http.Handler
 		if rt.UpstreamHandler != nil {
-			upstream = &builtin{rt: rt, h: rt.UpstreamHandler}
+			upstream = &builtin{rt: rt, h: rt.UpstreamHandler, g: g}
 		} else {
 			tr := g.transport
 			if rt.UpstreamTLS != nil {
@@ -174,57 +233,46 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.serve(w, r)
 }
 
-// exchange is the per-request state of the checks: one allocation holds the principal and
-// room for its credentials.
-type exchange struct {
-	p     tiaki.Principal
-	creds [4]tiaki.CredentialKind
-}
-
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h["Strict-Transport-Security"] = hsts
-	h["X-Content-Type-Options"] = nosniff
-	if _, ok := h[web.CorrelationHeader]; !ok {
-		if id := web.RequestIDFrom(r.Context()); id != "" {
-			h[web.CorrelationHeader] = []string{id}
-		}
-	}
+	ex := &exchange{ResponseWriter: w, g: g, start: time.Now(), requestID: web.RequestIDFrom(r.Context())}
+	defer g.finish(ex, r)
 
 	path := r.URL.Path
 	if path == "" || path[0] != '/' { // "OPTIONS *", CONNECT authority form
-		g.deny(w, r, nil, g.unknown)
+		g.deny(ex, r, g.unknown)
 		return
 	}
 	if dotSegments(path) {
-		g.deny(w, r, nil, g.badPath)
+		g.deny(ex, r, g.badPath)
 		return
 	}
 	rt := g.table.Load().match(r.Host, path)
 	if rt == nil {
-		g.deny(w, r, nil, g.unknown)
+		g.deny(ex, r, g.unknown)
 		return
 	}
+	ex.rt = rt
 	if bit := methodBit(r.Method); rt.methods&bit == 0 {
 		if bit == mOptions {
 			// RFC 9110 §9.3.7: the gateway knows the route's methods; no need to ask upstream.
+			h := ex.Header()
 			h["Allow"] = rt.allow
 			h["Content-Length"] = []string{"0"}
-			w.WriteHeader(http.StatusNoContent)
+			ex.WriteHeader(http.StatusNoContent)
 			return
 		}
-		g.deny(w, r, rt, rt.notAllowed)
+		g.deny(ex, r, rt.notAllowed)
 		return
 	}
 	if rt.StripPrefix && r.URL.RawPath != "" {
 		if u := *r.URL; !rt.strip(&u) {
-			g.deny(w, r, rt, g.badPath)
+			g.deny(ex, r, g.badPath)
 			return
 		}
 	}
 	if rt.maxBody >= 0 {
 		if r.ContentLength > rt.maxBody {
-			g.deny(w, r, rt, rt.tooLarge)
+			g.deny(ex, r, rt.tooLarge)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -234,7 +282,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	if len(rt.checks) > 0 {
-		ex := &exchange{}
 		prev := tiaki.PrincipalFrom(ctx)
 		if prev != nil {
 			ex.p = *prev
@@ -243,11 +290,15 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		ex.p.Credentials = append(ex.creds[:0], ex.p.Credentials...)
 		for _, c := range rt.checks {
 			if d := c.Check(r, &ex.p); d != nil {
-				g.deny(w, r, rt, d)
+				if policy.Authenticated(&ex.p) {
+					ex.principal = &ex.p // who was refused, for the audit event
+				}
+				g.deny(ex, r, d)
 				return
 			}
 		}
 		if policy.Authenticated(&ex.p) && (prev == nil || len(ex.p.Credentials) != len(prev.Credentials)) {
+			ex.principal = &ex.p
 			ctx = tiaki.WithPrincipal(ctx, &ex.p)
 		}
 	}
@@ -259,16 +310,20 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if ctx != r.Context() {
 		r = r.WithContext(ctx)
 	}
-	rt.next.ServeHTTP(w, r)
+	rt.next.ServeHTTP(ex, r)
 }
 
-// deny renders d and notes it in the debug log (the audit log comes later).
-func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *route, d *policy.Denial) {
-	if g.log.Enabled(r.Context(), slog.LevelDebug) {
-		name := ""
-		if rt != nil {
-			name = rt.Name
+// deny renders d and records it for the audit event (the first denial of a request is the
+// one that decided it).
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, d *policy.Denial) {
+	name := ""
+	if ex := exchangeOf(w); ex != nil {
+		ex.noteDenial(r, d)
+		if ex.rt != nil {
+			name = ex.rt.Name
 		}
+	}
+	if g.log.Enabled(r.Context(), slog.LevelDebug) {
 		g.log.DebugContext(r.Context(), "gateway: denied", "route", name, "status", d.Status,
 			"type", d.Type, "reason", d.Reason, "request_id", web.RequestIDFrom(r.Context()))
 	}
@@ -290,9 +345,9 @@ func (s *step) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var d *policy.Denial
 	if errors.As(err, &d) {
-		s.g.deny(w, r, nil, d)
+		s.g.deny(w, r, d)
 		return
 	}
 	s.g.log.ErrorContext(r.Context(), "gateway: policy failed", "request_id", web.RequestIDFrom(r.Context()), "err", err)
-	policy.Render(w, r, s.g.serverError)
+	s.g.deny(w, r, s.g.serverError)
 }

@@ -77,11 +77,10 @@ func (b *bufferPool) Put(buf []byte) {
 // newProxy builds the reverse proxy for a route with a remote upstream.
 func (g *Gateway) newProxy(rt *route, transport http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Rewrite:        rt.rewrite,
-		Transport:      transport,
-		BufferPool:     &g.buffers,
-		ErrorLog:       g.errorLog,
-		ModifyResponse: modifyResponse,
+		Rewrite:    func(pr *httputil.ProxyRequest) { g.rewrite(rt, pr) },
+		Transport:  transport,
+		BufferPool: &g.buffers,
+		ErrorLog:   g.errorLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			g.proxyError(w, r, rt, err)
 		},
@@ -90,67 +89,56 @@ func (g *Gateway) newProxy(rt *route, transport http.RoundTripper) *httputil.Rev
 
 // rewrite turns the inbound request into the upstream one. ReverseProxy has already removed
 // hop-by-hop headers and Forwarded/X-Forwarded-*; SetXForwarded sets them afresh.
-func (rt *route) rewrite(pr *httputil.ProxyRequest) {
+func (g *Gateway) rewrite(rt *route, pr *httputil.ProxyRequest) {
 	if rt.StripPrefix {
 		rt.strip(pr.Out.URL) // checked in serve, so it cannot fail here
 	}
 	pr.SetURL(rt.Upstream)
 	pr.SetXForwarded()
-	prepareUpstream(pr.Out.Header, pr.In.Context())
-}
-
-// prepareUpstream removes identities the client claims for itself and adds the correlation ID.
-func prepareUpstream(h http.Header, ctx context.Context) {
-	stripIdentity(h)
-	if id := web.RequestIDFrom(ctx); id != "" {
-		h[web.RequestIDHeader] = []string{id}
+	if err := g.prepareUpstream(rt, pr.Out.Header, pr.In.Context()); err != nil {
+		// Rewrite cannot refuse; a context cancelled with the cause makes the transport fail
+		// at once, and proxyError turns the cause into a 500. Nothing reaches the upstream
+		// without its identity assertion.
+		ctx, cancel := context.WithCancelCause(pr.Out.Context())
+		cancel(err)
+		pr.Out = pr.Out.WithContext(ctx)
 	}
 }
 
-// gatewayOwned are response headers the gateway sets itself (security headers, correlation ID)
-// or removes because they name backend products (catalogue HTTP-11).
-var gatewayOwned = []string{
-	"Strict-Transport-Security", "X-Content-Type-Options", web.CorrelationHeader,
-	"Server", "X-Powered-By", "X-Aspnet-Version", "X-Aspnetmvc-Version",
-}
-
-// setResponseHeaders makes the gateway's response headers win over an upstream's: security
-// headers on every response, the correlation ID, and no-store once a principal was
-// authenticated (catalogue HTTP-13), so a shared cache never serves one consumer's data to
-// another.
-func setResponseHeaders(h http.Header, ctx context.Context) {
-	for _, k := range gatewayOwned {
+// prepareUpstream removes identities the client claims for itself and the credentials the
+// upstream has no use for, and adds the correlation ID and the identity assertion.
+func (g *Gateway) prepareUpstream(rt *route, h http.Header, ctx context.Context) error {
+	stripIdentity(h)
+	for _, k := range rt.credentials {
 		delete(h, k)
 	}
-	h["Strict-Transport-Security"] = hsts
-	h["X-Content-Type-Options"] = nosniff
-	if id := web.RequestIDFrom(ctx); id != "" {
-		h[web.CorrelationHeader] = []string{id}
+	id := web.RequestIDFrom(ctx)
+	if id != "" {
+		h[web.RequestIDHeader] = []string{id}
 	}
-	if policy.Authenticated(tiaki.PrincipalFrom(ctx)) {
-		h["Cache-Control"] = noStore
+	if g.identity != nil {
+		if p := tiaki.PrincipalFrom(ctx); policy.Authenticated(p) {
+			tok, err := g.identity.assert(rt, p, id)
+			if err != nil {
+				return err
+			}
+			h[IdentityHeader] = []string{tok}
+		}
 	}
+	return nil
 }
 
-// proxied hands a request to ReverseProxy. The headers serve set for a denial are removed
-// first: ReverseProxy adds the upstream's headers to them (duplicates) and clears them after
-// forwarding a 1xx response, so modifyResponse sets them on the final response instead.
+// proxied hands a request to ReverseProxy, staging the response headers set so far (see
+// exchange): ReverseProxy would add the upstream's values to them and clear them after
+// forwarding a 1xx response.
 type proxied struct{ rp *httputil.ReverseProxy }
 
 // ServeHTTP implements http.Handler.
 func (p proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	delete(h, "Strict-Transport-Security")
-	delete(h, "X-Content-Type-Options")
-	delete(h, web.CorrelationHeader)
-	p.rp.ServeHTTP(w, r)
-}
-
-func modifyResponse(resp *http.Response) error {
-	if resp.Request != nil {
-		setResponseHeaders(resp.Header, resp.Request.Context())
+	if ex := exchangeOf(w); ex != nil {
+		ex.toUpstream(r)
 	}
-	return nil
+	p.rp.ServeHTTP(w, r)
 }
 
 // proxyError answers a failed upstream exchange. The client learns only the class of failure;
@@ -159,9 +147,12 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 	var tooLarge *http.MaxBytesError
 	var netErr net.Error
 	d := g.badGateway
+	failed := true
 	switch {
+	case errors.Is(context.Cause(r.Context()), errIdentity):
+		d, failed, err = g.serverError, false, context.Cause(r.Context())
 	case errors.As(err, &tooLarge):
-		d = rt.tooLarge
+		d, failed = rt.tooLarge, false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(r.Context().Err(), context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		d = g.timeout
@@ -171,18 +162,21 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	setResponseHeaders(w.Header(), r.Context()) // serve's were removed before proxying
+	if ex := exchangeOf(w); ex != nil {
+		ex.failed = failed
+	}
 	g.log.WarnContext(r.Context(), "gateway: upstream exchange failed",
 		"route", rt.Name, "request_id", web.RequestIDFrom(r.Context()), "status", d.Status, "err", err)
-	policy.Render(w, r, d)
+	g.deny(w, r, d)
 }
 
 // builtin serves a route whose upstream is an in-process handler, with the same header
-// hygiene as a proxied request: identity headers out, correlation ID in, and the gateway's
-// response headers winning over the handler's.
+// hygiene as a proxied request: identity headers and credentials out, correlation ID and
+// identity assertion in, and the gateway's response headers winning over the handler's.
 type builtin struct {
 	rt *route
 	h  http.Handler
+	g  *Gateway
 }
 
 // ServeHTTP implements http.Handler.
@@ -195,43 +189,17 @@ func (b *builtin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		delete(out.Header, k)
 	}
-	prepareUpstream(out.Header, r.Context())
-	gw := &guardedWriter{ResponseWriter: w, ctx: r.Context()}
-	b.h.ServeHTTP(gw, out)
-	gw.fix()
-}
-
-// guardedWriter reapplies the gateway's response headers just before the handler's response
-// goes out, as modifyResponse does for proxied responses.
-type guardedWriter struct {
-	http.ResponseWriter
-	ctx   context.Context
-	fixed bool
-}
-
-func (g *guardedWriter) fix() {
-	if !g.fixed {
-		g.fixed = true
-		setResponseHeaders(g.Header(), g.ctx)
+	if err := b.g.prepareUpstream(b.rt, out.Header, r.Context()); err != nil {
+		b.g.log.ErrorContext(r.Context(), "gateway: identity assertion failed", "route", b.rt.Name,
+			"request_id", web.RequestIDFrom(r.Context()), "err", err)
+		b.g.deny(w, r, b.g.serverError)
+		return
 	}
-}
-
-// WriteHeader implements http.ResponseWriter; 1xx responses go out as they are.
-func (g *guardedWriter) WriteHeader(code int) {
-	if code >= 200 {
-		g.fix()
+	if ex := exchangeOf(w); ex != nil {
+		ex.toUpstream(r)
 	}
-	g.ResponseWriter.WriteHeader(code)
+	b.h.ServeHTTP(w, out)
 }
-
-// Write implements http.ResponseWriter.
-func (g *guardedWriter) Write(b []byte) (int, error) {
-	g.fix()
-	return g.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer (flushing, deadlines).
-func (g *guardedWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // Identity headers: what a client might send to pass itself off as someone the gateway
 // authenticated (catalogue AUTHN-14). They are compared lower-cased with "_" read as "-",

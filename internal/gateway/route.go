@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/policy"
@@ -53,6 +56,13 @@ type Route struct {
 	Timeout time.Duration
 	// MaxBody bounds the request body in bytes: DefaultMaxBody if zero, none if negative.
 	MaxBody int64
+	// CredentialHeaders name request headers that carry credentials besides Authorization and
+	// DPoP (the API key header). Unless ForwardCredentials is set, none of them reaches the
+	// upstream: it receives the identity assertion instead, so a backend compromise or log
+	// leaks no caller's credential.
+	CredentialHeaders []string
+	// ForwardCredentials passes Authorization, DPoP and CredentialHeaders to the upstream.
+	ForwardCredentials bool
 }
 
 // methodSet is a set of the methods a route may allow, one bit each.
@@ -113,6 +123,12 @@ type route struct {
 	timeout      time.Duration
 	checks       []policy.Checker
 	next         http.Handler // the rest of the pipeline, ending at the upstream
+	// credentials are the canonical names of the request headers not forwarded upstream.
+	credentials []string
+	// audience is the "aud" of the identity assertion: the upstream's URL.
+	audience string
+	// latency observes the route's request durations; nil without metrics.
+	latency prometheus.Observer
 }
 
 // table is an immutable compiled route table; Swap replaces it whole.
@@ -230,6 +246,22 @@ func compileRoute(r Route) (*route, error) {
 		if p == nil {
 			return nil, fmt.Errorf("policy %d is nil: %w", i, tiaki.ErrInvalid)
 		}
+	}
+	if !r.ForwardCredentials {
+		rt.credentials = []string{"Authorization", "Dpop", "Proxy-Authorization"}
+		for _, h := range r.CredentialHeaders {
+			if h == "" || strings.ContainsAny(h, " :\r\n") {
+				return nil, fmt.Errorf("credential header %q: not a header name: %w", h, tiaki.ErrInvalid)
+			}
+			if c := http.CanonicalHeaderKey(h); !slices.Contains(rt.credentials, c) {
+				rt.credentials = append(rt.credentials, c)
+			}
+		}
+	}
+	if r.Upstream != nil {
+		rt.audience = r.Upstream.String()
+	} else {
+		rt.audience = "builtin:" + r.Name
 	}
 	return rt, nil
 }

@@ -5,9 +5,9 @@
 // The IDs (TLS-01, KEY-08, …) are the vocabulary of issues, tests and probe findings, and
 // DocRef turns a row into the link a finding cites. Start with Requirement in standard.go.
 //
-// nz-api-security.md beside this file is the source; catalogue_gen.go is generated from it by
+// docs/nz-api-security.md (a copy of the project catalogue) is the source; catalogue_gen.go is generated from it by
 // the generator under gen (run go generate after editing the markdown). A test parses the
 // markdown again and fails when the two disagree.
 package standard
 
-//go:generate go run ./gen -in nz-api-security.md -out catalogue_gen.go
+//go:generate go run ./gen -in ../../docs/nz-api-security.md -out catalogue_gen.go
