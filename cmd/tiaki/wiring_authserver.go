@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 
+	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/authserver"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
 
-// buildAuthServer turns the configuration into the authorization server's plain settings.
+// buildAuthServer turns the configuration into the authorization server's plain settings and
+// gives it its stores: clients, users, sessions and signing keys from the store; the password
+// throttle, the client-assertion replay cache and the revocation feed from the shared state.
 func buildAuthServer(n *node) (http.Handler, error) {
 	cfg := n.cfg
 	alg := "ES256" // ~20× cheaper to sign than RSA-2048; PS256 stays available
@@ -29,6 +34,35 @@ func buildAuthServer(n *node) (http.Handler, error) {
 		}
 	}
 	slices.Sort(scopes)
+	trusted, err := web.ParseTrustedProxies(cfg.Gateway.TrustedProxies)
+	if err != nil {
+		return nil, cfg.Errorf("gateway.trusted_proxies", "%v", err)
+	}
+	// The password throttle, the client-assertion replay cache and the revocation feed are the
+	// node's shared state (state.go: in process, or Redis across nodes), so the gateway sees
+	// the revocations announced here. A throttle that cannot answer refuses the sign-in.
+	deps := authserver.Deps{
+		Clients: n.store, Secrets: n.hasher, Keys: n.keys, Logger: n.logger, Users: n.store,
+		Limiter: n.shared.limiter, Replay: n.shared.replay, Revocations: n.shared.revocations,
+		// Password attempts are throttled per client IP (AUTHN-16), taken from forwarding
+		// headers only when the peer is a trusted proxy.
+		ClientIP: func(r *http.Request) string {
+			if a := web.ClientIP(r, trusted); a.IsValid() {
+				return a.String()
+			}
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				return r.RemoteAddr
+			}
+			return host
+		},
+	}
+	if ss, ok := n.store.(tiaki.SessionStore); ok {
+		deps.Sessions = ss
+	} else {
+		deps.Users = nil // without a session store the server offers client credentials only
+		n.logger.Warn("the store keeps no sessions: authorization code, refresh tokens and login are off")
+	}
 	srv, err := authserver.New(authserver.Config{
 		Issuer:            cfg.Issuer,
 		Profile:           cfg.Profile,
@@ -39,9 +73,12 @@ func buildAuthServer(n *node) (http.Handler, error) {
 		SigningAlgorithm:  alg,
 		Scopes:            slices.Compact(scopes),
 		Resources:         resources,
-	}, authserver.Deps{Clients: n.store, Secrets: n.hasher, Keys: n.keys, Logger: n.logger})
+	}, deps)
 	if err != nil {
 		return nil, fmt.Errorf("authorization server: %w", err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	go srv.Run(ctx) // deletes expired sessions
+	n.closers = append(n.closers, func() error { stop(); return nil })
 	return web.SecurityHeaders(srv.Handler()), nil
 }

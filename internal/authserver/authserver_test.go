@@ -163,7 +163,29 @@ const (
 	billingSecret = "billing/secret+with=specials"
 	demoSecret    = "demo-secret"
 	posterSecret  = "poster-secret"
+	portalSecret  = "portal-secret-portal-secret-portal"
 )
+
+// signingKey is a client's assertion key: the private half for the test, the public JWKS for
+// the registration.
+type signingKey struct {
+	private    jose.JSONWebKey
+	publicJWKS []byte
+}
+
+// assertionKey is jwt-client's key, made once per test binary.
+var assertionKey = sync.OnceValue(func() signingKey {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	jwk := jose.JSONWebKey{Key: priv, KeyID: "jwt-client-1", Algorithm: "ES256", Use: "sig"}
+	pub, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk.Public()}})
+	if err != nil {
+		panic(err)
+	}
+	return signingKey{private: jwk, publicJWKS: pub}
+})
 
 func fixtureClients() *fakeClients {
 	cc := []string{"client_credentials"}
@@ -178,9 +200,16 @@ func fixtureClients() *fakeClients {
 		{ID: "opaque-client", AuthMethod: tiaki.AuthSecretBasic, SecretHash: testSecrets.hash(demoSecret),
 			GrantTypes: cc, Scopes: []string{"payments:read"}, AccessTokenFormat: FormatOpaque},
 		{ID: "web-app", AuthMethod: tiaki.AuthSecretBasic, SecretHash: testSecrets.hash(demoSecret),
-			GrantTypes: []string{"authorization_code"}, Scopes: []string{"payments:read"}},
-		{ID: "citizen-app", AuthMethod: tiaki.AuthNone, GrantTypes: []string{"authorization_code"},
-			Scopes: []string{"openid", "payments:read"}},
+			GrantTypes: []string{"authorization_code"}, Scopes: []string{"payments:read"},
+			RedirectURIs: []string{"https://web.example/cb"}},
+		{ID: "portal", Name: "Developer Portal", AuthMethod: tiaki.AuthSecretBasic, SecretHash: testSecrets.hash(portalSecret),
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			Scopes:       []string{"openid", "profile", "email", "offline_access", "payments:read"},
+			RedirectURIs: []string{"https://portal.example/cb?from=tiaki"}},
+		{ID: "citizen-app", Name: "Citizen App", AuthMethod: tiaki.AuthNone, GrantTypes: []string{"authorization_code", "refresh_token"},
+			Scopes: []string{"openid", "payments:read"}, RedirectURIs: []string{"http://127.0.0.1/callback", "https://citizen.example/cb"}},
+		{ID: "jwt-client", AuthMethod: tiaki.AuthPrivateKeyJWT, JWKS: assertionKey().publicJWKS,
+			GrantTypes: cc, Scopes: []string{"payments:read"}},
 	} {
 		f.put(c)
 	}
@@ -191,7 +220,7 @@ func testConfig(issuer string) Config {
 	return Config{
 		Issuer:         issuer,
 		AccessTokenTTL: 10 * time.Minute,
-		Scopes:         []string{"payments:read", "payments:write", "openid"},
+		Scopes:         []string{"payments:read", "payments:write", "openid", "profile", "email", "offline_access"},
 	}
 }
 
@@ -204,9 +233,34 @@ type testEnv struct {
 	keys    *fakeKeys
 	clock   *fakeClock
 	logs    *syncBuffer
+	// The flows for people (newPeopleEnv only).
+	sessions *fakeSessions
+	users    fakeUsers
+	limiter  *fakeLimiter
+	replay   *fakeReplay
+	feed     *fakeFeed
 }
 
+// Accounts of the people fixture.
+const (
+	alicePassword = "correct horse battery staple"
+	bobPassword   = "bob's long password"
+)
+
+// newEnv starts a server for machines only: no sessions, users or replay cache.
 func newEnv(t testing.TB, edit ...func(*Config)) *testEnv {
+	t.Helper()
+	return startEnv(t, false, edit...)
+}
+
+// newPeopleEnv starts a server with every flow: sessions, users, throttling, a replay cache
+// and a revocation feed.
+func newPeopleEnv(t testing.TB, edit ...func(*Config)) *testEnv {
+	t.Helper()
+	return startEnv(t, true, edit...)
+}
+
+func startEnv(t testing.TB, people bool, edit ...func(*Config)) *testEnv {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	e := &testEnv{
@@ -221,10 +275,19 @@ func newEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	for _, f := range edit {
 		f(&cfg)
 	}
-	srv, err := New(cfg, Deps{
+	deps := Deps{
 		Clients: e.clients, Secrets: testSecrets, Keys: e.keys, Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if people {
+		e.sessions = newFakeSessions()
+		e.users = newFakeUsers(t, map[string]string{"alice": alicePassword, "bob": bobPassword})
+		e.limiter = newFakeLimiter(e.clock.Now)
+		e.replay = &fakeReplay{}
+		e.feed = &fakeFeed{}
+		deps.Sessions, deps.Users, deps.Limiter, deps.Replay, deps.Revocations = e.sessions, e.users, e.limiter, e.replay, e.feed
+	}
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -137,13 +139,19 @@ func toEngineClient(c *tiaki.Client) goidc.Client {
 	for i, g := range c.GrantTypes {
 		grants[i] = goidc.GrantType(g)
 	}
+	var responseTypes []goidc.ResponseType
+	if slices.Contains(grants, goidc.GrantAuthorizationCode) {
+		responseTypes = []goidc.ResponseType{goidc.ResponseTypeCode}
+	}
+	appType, redirects := engineRedirects(c.RedirectURIs)
 	ec := goidc.Client{
 		ID:     c.ID,
 		Secret: string(c.SecretHash),
 		ClientMeta: goidc.ClientMeta{
 			Name:                        c.Name,
-			ApplicationType:             goidc.ApplicationTypeWeb,
-			RedirectURIs:                slices.Clone(c.RedirectURIs),
+			ApplicationType:             appType,
+			RedirectURIs:                redirects,
+			ResponseTypes:               responseTypes,
 			GrantTypes:                  grants,
 			ScopeIDs:                    strings.Join(c.Scopes, " "),
 			TokenAuthnMethod:            goidc.AuthnMethod(c.AuthMethod),
@@ -157,6 +165,55 @@ func toEngineClient(c *tiaki.Client) goidc.Client {
 		}
 	}
 	return ec
+}
+
+// engineRedirects returns the redirect URIs as the engine must see them. RFC 8252 §7.3 lets a
+// native app listen on any loopback port, so the server must accept any port on a loopback
+// IP redirect URI. The engine does that only for native clients, and drops the port from the
+// request's URI before its exact match (engine-notes), so a client with a loopback redirect
+// URI becomes native and its loopback URIs are registered without their port. Every other URI
+// is matched exactly as registered.
+func engineRedirects(uris []string) (goidc.ApplicationType, []string) {
+	out := slices.Clone(uris)
+	native := false
+	for i, raw := range out {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "http" {
+			continue
+		}
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+			native = true
+			host := u.Hostname()
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			u.Host = host
+			out[i] = u.String()
+		}
+	}
+	if native {
+		return goidc.ApplicationTypeNative, out
+	}
+	return goidc.ApplicationTypeWeb, out
+}
+
+// redirectAllowed reports whether uri is one of c's redirect URIs: an exact match, or for a
+// loopback IP URI an exact match once the port is set aside (RFC 8252 §7.3).
+func redirectAllowed(c *tiaki.Client, uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	_, registered := engineRedirects(c.RedirectURIs)
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.User != nil {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	if ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	_, asSeen := engineRedirects([]string{uri})
+	return slices.Contains(registered, asSeen[0])
 }
 
 // engineClients is the engine's client store (goidc.DCRManager), read-only.

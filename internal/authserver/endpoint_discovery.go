@@ -21,8 +21,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, _ *http.Request) {
 }
 
 // buildMetadata asks the engine for its discovery document once, then corrects it so it
-// advertises exactly what this server routes. Later slices that route the authorization,
-// userinfo or PAR endpoints remove the matching deletions below.
+// advertises exactly what this server routes and accepts.
 func (s *Server) buildMetadata() ([]byte, error) {
 	r, err := http.NewRequest(http.MethodGet, PathOIDCMetadata, nil)
 	if err != nil {
@@ -38,9 +37,16 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		return nil, fmt.Errorf("authserver: the engine's discovery document: %w", err)
 	}
 
-	// Not served yet: the engine lists them whatever is enabled.
-	for _, k := range []string{"authorization_endpoint", "userinfo_endpoint", "response_modes_supported"} {
-		delete(doc, k)
+	if s.people() {
+		// serveAuthorize accepts the query response mode only, and these prompt values.
+		doc["response_modes_supported"] = []string{"query"}
+		doc["prompt_values_supported"] = []string{"none", "login", "consent"}
+		doc["end_session_endpoint"] = s.cfg.Issuer + PathLogout // RP-Initiated Logout §2.1
+	} else {
+		// Not served without the flows for people: the engine lists them whatever is enabled.
+		for _, k := range []string{"authorization_endpoint", "userinfo_endpoint", "response_modes_supported"} {
+			delete(doc, k)
+		}
 	}
 	// The engine's registration store is only its client lookup; registration is not offered.
 	delete(doc, "registration_endpoint")
@@ -51,6 +57,11 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	}
 	// RFC 9207 §3.
 	doc["authorization_response_iss_parameter_supported"] = true
+	// Public clients may revoke their tokens (RFC 7009 §2.1) but never introspect
+	// (serveIntrospect), so "none" is no introspection method.
+	if methods := jsonStrings(doc["introspection_endpoint_auth_methods_supported"]); len(methods) > 0 {
+		doc["introspection_endpoint_auth_methods_supported"] = slices.DeleteFunc(methods, func(m string) bool { return m == "none" })
+	}
 
 	if err := checkMetadata(doc, s.cfg.Issuer); err != nil {
 		return nil, err
@@ -69,6 +80,9 @@ func checkMetadata(doc map[string]any, issuer string) error {
 		if rt != "code" {
 			return fmt.Errorf("authserver: discovery advertises response type %q", rt)
 		}
+	}
+	if methods := jsonStrings(doc["code_challenge_methods_supported"]); len(methods) > 0 && !slices.Equal(methods, []string{"S256"}) {
+		return fmt.Errorf("authserver: discovery advertises PKCE methods %v; S256 only (OAUTH-06)", methods)
 	}
 	for _, forbidden := range []struct{ key, value string }{
 		{"grant_types_supported", "password"},

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/go-cmp/cmp"
@@ -29,32 +30,101 @@ func get(h http.Handler, path string) *httptest.ResponseRecorder {
 
 func TestMetadataGolden(t *testing.T) {
 	t.Parallel()
-	srv, err := New(testConfig("https://tiaki.test"), Deps{
-		Clients: fixtureClients(), Secrets: testSecrets, Keys: newFakeKeys(t, "k1"), Logger: discardLogger(),
-	})
+	for _, tc := range []struct {
+		golden string
+		people bool
+	}{
+		{"metadata_machine.golden.json", false}, // client credentials only
+		{"metadata.golden.json", true},          // every flow
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			t.Parallel()
+			deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Keys: newFakeKeys(t, "k1"), Logger: discardLogger()}
+			if tc.people {
+				deps.Sessions, deps.Users, deps.Limiter = newFakeSessions(), fakeUsers{}, newFakeLimiter(time.Now)
+				deps.Replay = &fakeReplay{}
+			}
+			srv, err := New(testConfig("https://tiaki.test"), deps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oidcDoc := get(srv.Handler(), PathOIDCMetadata)
+			oauthDoc := get(srv.Handler(), PathOAuthMetadata)
+			if oidcDoc.Code != http.StatusOK || oauthDoc.Code != http.StatusOK {
+				t.Fatalf("status %d and %d", oidcDoc.Code, oauthDoc.Code)
+			}
+			if !bytes.Equal(oidcDoc.Body.Bytes(), oauthDoc.Body.Bytes()) {
+				t.Fatalf("the OIDC and RFC 8414 documents differ:\n%s\n%s", oidcDoc.Body, oauthDoc.Body)
+			}
+			golden := filepath.Join("testdata", tc.golden)
+			if *update {
+				if err := os.WriteFile(golden, oidcDoc.Body.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), oidcDoc.Body.String()); diff != "" {
+				t.Errorf("metadata differs from %s (-want +got; go test -update if intended):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// TestMetadataFullServed checks that with every flow on, each advertised endpoint is served
+// and the document says exactly what the authorization endpoint accepts.
+func TestMetadataFullServed(t *testing.T) {
+	t.Parallel()
+	env := newPeopleEnv(t)
+	resp, err := env.ts.Client().Get(env.issuer + PathOIDCMetadata)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oidcDoc := get(srv.Handler(), PathOIDCMetadata)
-	oauthDoc := get(srv.Handler(), PathOAuthMetadata)
-	if oidcDoc.Code != http.StatusOK || oauthDoc.Code != http.StatusOK {
-		t.Fatalf("status %d and %d", oidcDoc.Code, oauthDoc.Code)
+	var m struct {
+		metadata
+		UserInfo        string   `json:"userinfo_endpoint"`
+		EndSession      string   `json:"end_session_endpoint"`
+		ResponseModes   []string `json:"response_modes_supported"`
+		PKCEMethods     []string `json:"code_challenge_methods_supported"`
+		ClaimsSupported []string `json:"claims_supported"`
 	}
-	if !bytes.Equal(oidcDoc.Body.Bytes(), oauthDoc.Body.Bytes()) {
-		t.Fatalf("the OIDC and RFC 8414 documents differ:\n%s\n%s", oidcDoc.Body, oauthDoc.Body)
+	if err := jsonDecode(resp.Body, &m); err != nil {
+		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "metadata.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, oidcDoc.Body.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
+	resp.Body.Close()
+	checks := []struct {
+		name      string
+		got, want []string
+	}{
+		{"response_types_supported", m.ResponseTypes, []string{"code"}},
+		{"response_modes_supported", m.ResponseModes, []string{"query"}},
+		{"code_challenge_methods_supported", m.PKCEMethods, []string{"S256"}},
+		{"grant_types_supported", m.GrantTypes, []string{"client_credentials", "authorization_code", "refresh_token"}},
+		{"token_endpoint_auth_methods_supported", m.TokenAuthMethods,
+			[]string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}},
+	}
+	for _, c := range checks {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
+	if !slices.Contains(m.ClaimsSupported, "email") || !m.IssParameterSupported {
+		t.Errorf("claims_supported %v, iss parameter %v", m.ClaimsSupported, m.IssParameterSupported)
 	}
-	if diff := cmp.Diff(string(want), oidcDoc.Body.String()); diff != "" {
-		t.Errorf("metadata differs from %s (-want +got; go test -update if intended):\n%s", golden, diff)
+	for _, u := range []string{m.AuthorizationEndpoint, m.UserInfo, m.EndSession} {
+		if !strings.HasPrefix(u, env.issuer+"/") {
+			t.Fatalf("endpoint %q is not under the issuer", u)
+		}
+		resp, err := env.ts.Client().Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			t.Errorf("advertised endpoint %s: %d", u, resp.StatusCode)
+		}
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // buildEngine configures the go-oidc provider. Every option is here, each with the reason it
-// is on; features of later slices (authorization code, refresh, PAR, DPoP...) add theirs here.
+// is on; the flows for people add theirs in peopleOptions.
 func (s *Server) buildEngine() (http.Handler, error) {
 	alg := goidc.SignatureAlgorithm(s.cfg.SigningAlgorithm)
 	idTokenAlgs := []goidc.SignatureAlgorithm{}
@@ -47,13 +47,16 @@ func (s *Server) buildEngine() (http.Handler, error) {
 		provider.WithSecretBasicAuthn(),
 		provider.WithSecretPostAuthn(),
 		provider.WithClientSecretVerifier(s.verifySecret),
-		// No enabled feature consumes JWT IDs yet (client assertions, DPoP); refusing keeps any
-		// that gets enabled without a replay cache from silently accepting replays.
-		provider.WithJTIConsumer(refuseJTI),
+		// Client assertions (client_assertion.go): every jti goes through the replay cache;
+		// with none configured, private_key_jwt is off and any JWT ID is refused, so nothing
+		// enabled later without a cache silently accepts replays.
+		provider.WithJTIConsumer(s.consumeJTI),
+		provider.WithJWTLifetime(int(maxAssertionLifetime.Seconds())),
 
 		// Grants and tokens.
 		provider.WithClientCredentialsGrant(),
 		provider.WithGrantHandler(s.handleGrant),
+		provider.WithGrantIDFunc(randomID),
 		provider.WithTokenOptions(s.tokenOptions),
 		provider.WithTokenClaims(s.tokenClaims),
 		provider.WithOpaqueTokens(s.tokens),
@@ -65,7 +68,8 @@ func (s *Server) buildEngine() (http.Handler, error) {
 		provider.WithTokenRevocation(mayRevoke),
 		provider.WithTokenRevocationRevokeGrantOnAccessToken(),
 
-		// RFC 9207: published now; effective once the authorization endpoint is served.
+		// RFC 9207: iss in every authorization response, so a client talking to several
+		// servers can tell which one answered (mix-up defence).
 		provider.WithIssuerResponseParameter(),
 
 		provider.WithErrorHandler(s.engineError),
@@ -74,22 +78,68 @@ func (s *Server) buildEngine() (http.Handler, error) {
 		// RFC 8707: a client names the API it wants a token for, and aud says so.
 		opts = append(opts, provider.WithResourceIndicators(s.cfg.Resources[0], s.cfg.Resources[1:]...))
 	}
-	p, err := provider.New(s.cfg.Issuer, s.grants, s.keys.engineJWKS, opts...)
+	if s.replay != nil {
+		opts = append(opts, provider.WithPrivateKeyJWTAuthn(assertionAlgs[0], assertionAlgs[1:]...))
+	}
+	if s.people() {
+		opts = append(opts, s.peopleOptions()...)
+	}
+	p, err := provider.New(s.cfg.Issuer, s.state, s.keys.engineJWKS, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: building the OIDC engine: %w", err)
 	}
 	return p.Handler(), nil
 }
 
+// peopleOptions turns on the flows for people: authorization code with PKCE, refresh tokens,
+// the login and consent pages, ID tokens and userinfo claims.
+func (s *Server) peopleOptions() []provider.Option {
+	return []provider.Option{
+		// OAuth 2.1 §4.1, RFC 9700 §2.1.1: code only (no implicit or hybrid response types)
+		// and PKCE with S256 for every client, confidential ones included.
+		provider.WithAuthCodeGrant(s.state, goidc.ResponseTypeCode),
+		provider.WithAuthorizeEndpoint(PathAuthorize),
+		provider.WithPKCERequired(goidc.CodeChallengeMethodSHA256),
+		provider.WithAuthCodeLifetime(int(s.cfg.CodeTTL.Seconds())),
+		provider.WithAuthCodeFunc(randomID),
+		provider.WithAuthSessionLifetime(int(s.cfg.AuthorizationTTL.Seconds())),
+		provider.WithAuthnSessionIDFunc(randomID),
+		provider.WithPolicies(s.loginPolicy()),
+		provider.WithErrorRenderer(s.renderEngineError),
+		// Public clients (native and browser apps) authenticate with nothing but PKCE.
+		provider.WithNoneAuthn(),
+
+		// Refresh tokens: rotated at every use, with a lifetime (engine default: never
+		// expire, no rotation), and only when grant_refresh.go says so.
+		provider.WithRefreshTokenGrant(s.state),
+		provider.WithRefreshTokenRotation(),
+		provider.WithRefreshTokenLifetime(int(s.cfg.RefreshTokenTTL.Seconds())),
+		provider.WithRefreshTokenShouldIssue(s.shouldIssueRefresh),
+		provider.WithRefreshTokenFunc(randomID),
+
+		// ID tokens and userinfo (claims.go).
+		provider.WithUserInfoEndpoint(PathUserInfo),
+		provider.WithIDTokenClaims(s.idTokenClaims),
+		provider.WithUserInfoClaims(s.userInfoClaims),
+		provider.WithClaims(goidc.ClaimSubject, supportedClaims...),
+		provider.WithACRs(acrPassword),
+	}
+}
+
 var (
 	errRegistrationClosed = errors.New("authserver: dynamic client registration is not offered")
-	errNoReplayCache      = errors.New("authserver: no replay cache is configured, so JWT IDs are refused")
 	errSecretMismatch     = errors.New("client secret does not match")
 )
 
 func refuseRegistration(context.Context, string) error { return errRegistrationClosed }
 
-func refuseJTI(context.Context, string) error { return errNoReplayCache }
+// randomID returns 256 random bits, base64url: the engine's codes, refresh tokens, session and
+// grant IDs (its defaults are shorter, and drawn a character at a time).
+func randomID(context.Context) string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms (Go 1.24+).
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
 
 // maxSecretLen bounds presented secrets before they are hashed.
 const maxSecretLen = 512
@@ -118,8 +168,4 @@ func mayRevoke(_ context.Context, c *goidc.Client) bool { return c != nil }
 
 // opaqueTokenValue returns 256 random bits, base64url. (The engine's default draws 50
 // characters one big.Int at a time: slower, for no more strength.)
-func opaqueTokenValue(context.Context, *goidc.Grant) string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms (Go 1.24+).
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func opaqueTokenValue(ctx context.Context, _ *goidc.Grant) string { return randomID(ctx) }

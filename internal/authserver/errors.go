@@ -21,6 +21,7 @@ import (
 const (
 	codeInvalidRequest     = "invalid_request"
 	codeInvalidClient      = "invalid_client"
+	codeInvalidGrant       = "invalid_grant"
 	codeUnauthorizedClient = "unauthorized_client"
 	codeServerError        = "server_error"
 )
@@ -60,12 +61,6 @@ func writeError(w http.ResponseWriter, e *oauthError) {
 	_, _ = w.Write(body)
 }
 
-// exchange is what one engine call leaves behind besides its response: the error the engine
-// reported through its error hook. It rides in the request context.
-type exchange struct{ cause error }
-
-type exchangeKey struct{}
-
 // maxEngineResponse bounds what the engine may write for one request (token responses and
 // introspection answers are well under 8 KiB).
 const maxEngineResponse = 64 << 10
@@ -77,6 +72,20 @@ type recorder struct {
 	status   int
 	body     bytes.Buffer
 	overflow bool
+	x        *exchange
+}
+
+// ok reports whether the engine answered with success.
+func (r *recorder) ok() bool {
+	return r.status != 0 && r.status < http.StatusBadRequest && !r.overflow
+}
+
+// reset forgets what was written so far (not the headers), for an error page that replaces a
+// half-written answer.
+func (r *recorder) reset() {
+	r.status = 0
+	r.body.Reset()
+	r.overflow = false
 }
 
 func (r *recorder) Header() http.Header { return r.h }
@@ -98,21 +107,38 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 // callEngine runs the engine on r and writes its response, corrected.
 func (s *Server) callEngine(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{}
+	s.finishEngine(w, r, s.runEngine(w, r))
+}
+
+// runEngine runs the engine on r with a fresh exchange and keeps its answer in a recorder.
+// Headers go straight to w.
+func (s *Server) runEngine(w http.ResponseWriter, r *http.Request) *recorder {
 	rec := &recorder{h: w.Header()}
-	s.engine.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+	x := exchangeFrom(r.Context())
+	if x == nil {
+		x = newExchange(r)
+		r = r.WithContext(withExchange(r.Context(), x))
+	}
+	rec.x = x
+	s.engine.ServeHTTP(rec, r)
+	return rec
+}
+
+// finishEngine writes the recorded answer of a back-channel endpoint: a success as it is, an
+// error corrected. Either way it is token material: no-store.
+func (s *Server) finishEngine(w http.ResponseWriter, r *http.Request, rec *recorder) {
 	if rec.status == 0 && r.Context().Err() != nil {
 		return // the caller has gone; the engine wrote nothing
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store") // RFC 6749 §5.1, RFC 7662 §4: token material
 	h.Set("Pragma", "no-cache")
-	if rec.status < http.StatusBadRequest && rec.status != 0 && !rec.overflow {
+	if rec.ok() {
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(rec.body.Bytes())
 		return
 	}
-	writeError(w, correct(rec, x))
+	writeError(w, correct(rec, rec.x))
 }
 
 // correct turns the engine's error response into the one the RFCs ask for.
@@ -125,6 +151,17 @@ func correct(rec *recorder, x *exchange) *oauthError {
 		e.Code = string(goidc.ErrorCodeInternalError)
 	}
 	switch {
+	case x.internal != nil:
+		// A dependency failed where the engine can only say invalid_client or invalid_grant
+		// (the replay cache, say): that is the server's fault, not the client's.
+		se := errServer
+		se.status = http.StatusServiceUnavailable
+		se.retryAfter = "1"
+		return &se
+	case x.lostRace:
+		// Another request redeemed the same code or refresh token first (engine-notes: single
+		// use under concurrency); RFC 6749 §5.2 calls a spent grant invalid_grant.
+		return refuse(http.StatusBadRequest, codeInvalidGrant, "the grant has already been used")
 	case errors.Is(x.cause, errStoreFull):
 		full := errServer
 		full.status = http.StatusServiceUnavailable
@@ -138,6 +175,10 @@ func correct(rec *recorder, x *exchange) *oauthError {
 	case e.Code == codeUnauthorizedClient:
 		// RFC 6749 §5.2: unauthorized_client is a 400; the engine sends 401 (engine gap 3).
 		e.status = http.StatusBadRequest
+	case e.Code == string(goidc.ErrorCodeExpiredToken) && x.grantType != string(goidc.GrantDeviceCode):
+		// The engine answers a revoked grant's code with expired_token, a device-flow code
+		// (RFC 8628 §3.5); for any other grant RFC 6749 §5.2 says invalid_grant.
+		e.Code, e.status = codeInvalidGrant, http.StatusBadRequest
 	}
 	return e
 }
@@ -146,7 +187,7 @@ func correct(rec *recorder, x *exchange) *oauthError {
 // are logged with the request ID; refusals at debug level (invalid_client at info, since
 // failed client authentication is a security signal).
 func (s *Server) engineError(ctx context.Context, err error) {
-	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok && x.cause == nil {
+	if x := exchangeFrom(ctx); x != nil && x.cause == nil {
 		x.cause = err
 	}
 	id := web.RequestIDFrom(ctx)

@@ -20,9 +20,9 @@ import (
 const (
 	// ProfileBaseline follows the NZ Government API guidelines Part B with OAuth 2.1 defaults.
 	ProfileBaseline = "nz-baseline"
-	// ProfileFAPI2 is the FAPI 2.0 Security Profile. It needs private_key_jwt or mTLS client
-	// authentication, PAR, PKCE and sender-constrained tokens, none of which this server offers
-	// yet, so New refuses it rather than run a weaker server under the FAPI name.
+	// ProfileFAPI2 is the FAPI 2.0 Security Profile. It needs PAR and sender-constrained
+	// tokens, which this server does not offer yet, so New refuses it rather than run a weaker
+	// server under the FAPI name.
 	ProfileFAPI2 = "fapi2"
 )
 
@@ -48,6 +48,15 @@ const (
 	PathOIDCMetadata = "/.well-known/openid-configuration"
 	// PathOAuthMetadata is the RFC 8414 §3 document, identical to the OIDC one.
 	PathOAuthMetadata = "/.well-known/oauth-authorization-server"
+	// PathAuthorize is the authorization endpoint (RFC 6749 §3.1); the login and consent
+	// pages of one request live under it, at PathAuthorize/{session}.
+	PathAuthorize = "/authorize"
+	// PathUserInfo is the OpenID Connect UserInfo endpoint (OIDC Core §5.3).
+	PathUserInfo = "/userinfo"
+	// PathLogout is the end_session_endpoint (OpenID Connect RP-Initiated Logout 1.0 §2).
+	PathLogout = "/logout"
+	// PathAssets serves the pages' stylesheet.
+	PathAssets = "/assets/"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -61,6 +70,14 @@ const (
 	DefaultCodeTTL = time.Minute
 	// DefaultSigningAlgorithm signs access tokens.
 	DefaultSigningAlgorithm = "ES256"
+	// DefaultLoginSessionTTL is how long a person stays signed in at Tiaki (single sign-on
+	// across clients) before the login page asks again.
+	DefaultLoginSessionTTL = 8 * time.Hour
+	// DefaultConsentTTL is how long a person's consent to a client's scopes is remembered.
+	DefaultConsentTTL = 30 * 24 * time.Hour
+	// DefaultAuthorizationTTL bounds one authorization request, from the redirect to the
+	// login page until the code is issued.
+	DefaultAuthorizationTTL = 15 * time.Minute
 	// DefaultMaxLiveGrants bounds the in-process grant store: at ~300 bytes a grant, about
 	// 300 MB. A node issuing N tokens/s with lifetime T holds N*T grants: 1,600 tokens/s of
 	// 10-minute tokens fill it. Past the bound, token requests get 503, never silent loss.
@@ -98,7 +115,15 @@ type Config struct {
 	Scopes []string
 	// MaxLiveGrants bounds the in-process store of short-lived grants and opaque tokens.
 	MaxLiveGrants int
+	// LoginSessionTTL, ConsentTTL and AuthorizationTTL: see the defaults of the same names.
+	LoginSessionTTL, ConsentTTL, AuthorizationTTL time.Duration
+	// LoginLimit throttles password attempts per account and per client IP (AUTHN-16: ten
+	// failed logins a minute trigger throttling). Zero means DefaultLoginLimit.
+	LoginLimit tiaki.Limit
 }
+
+// DefaultLoginLimit allows ten password attempts a minute per account and per client IP.
+var DefaultLoginLimit = tiaki.Limit{Rate: 10, Per: time.Minute, Burst: 10}
 
 // Clients looks up registered clients. tiaki.ClientStore satisfies it. Client returns an error
 // wrapping tiaki.ErrNotFound when no client has the ID.
@@ -120,11 +145,35 @@ type Keys interface {
 	JWKS() []byte
 }
 
-// Deps are the services the server uses. Clients, Secrets and Keys are required.
+// Users looks up local accounts for the login page. tiaki.UserStore satisfies it. User
+// returns an error wrapping tiaki.ErrNotFound when no account has the name.
+type Users interface {
+	User(ctx context.Context, username string) (*tiaki.User, error)
+}
+
+// Deps are the services the server uses. Clients, Secrets and Keys are required. Sessions and
+// Users turn on the flows for people (authorization code, refresh tokens, login, consent,
+// userinfo, logout) and need Limiter; without them the server offers client credentials only.
 type Deps struct {
 	Clients Clients
 	Secrets Secrets
 	Keys    Keys
+	// Sessions persists authorization requests, grants behind codes and refresh tokens,
+	// sign-ins and consents, shared by every node.
+	Sessions tiaki.SessionStore
+	// Users are the accounts the login page accepts.
+	Users Users
+	// Limiter throttles password attempts (required with Users).
+	Limiter tiaki.RateLimiter
+	// Replay remembers client assertion IDs; nil means private_key_jwt is not offered,
+	// since without it an assertion could be replayed (RFC 7523 §3).
+	Replay tiaki.ReplayCache
+	// Revocations, when set, is told of every revoked JWT access token (by jti) and grant (by
+	// grant_id), so gateways that verify JWTs locally refuse them within seconds.
+	Revocations tiaki.RevocationFeed
+	// ClientIP returns the client's address for throttling; nil means the connection's peer
+	// address (set it when Tiaki sits behind a trusted proxy).
+	ClientIP func(*http.Request) string
 	// Logger receives internal errors (with the request ID) and refusals; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock of Tiaki's own caches and stores; nil means time.Now. (The engine reads
@@ -141,7 +190,15 @@ type Server struct {
 	clients  *clientCache
 	keys     *keyCache
 	grants   *grantStore
+	state    *protocolState
 	tokens   *opaqueStore
+	sessions tiaki.SessionStore
+	users    Users
+	limiter  tiaki.RateLimiter
+	replay   tiaki.ReplayCache
+	feed     tiaki.RevocationFeed
+	clientIP func(*http.Request) string
+	pages    *pages
 	audience map[string]any // the aud claim added when no resource indicator was sent
 	engine   http.Handler
 	metadata []byte
@@ -157,12 +214,23 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, secrets: deps.Secrets}
+	if (deps.Sessions == nil) != (deps.Users == nil) {
+		return nil, errors.New("authserver: Deps.Sessions and Deps.Users go together (the flows for people need both)")
+	}
+	if deps.Users != nil && deps.Limiter == nil {
+		return nil, errors.New("authserver: Deps.Limiter is required with Deps.Users: password attempts must be throttled (AUTHN-16)")
+	}
+	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, secrets: deps.Secrets,
+		sessions: deps.Sessions, users: deps.Users, limiter: deps.Limiter, replay: deps.Replay,
+		feed: deps.Revocations, clientIP: deps.ClientIP}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.clientIP == nil {
+		s.clientIP = peerIP
 	}
 	s.clients = newClientCache(deps.Clients, s.now, cfg.Scopes)
 	s.keys = newKeyCache(deps.Keys, s.now, s.log)
@@ -171,6 +239,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.grants = newGrantStore(s.now, cfg.MaxLiveGrants, cfg.AccessTokenTTL+grantGrace)
 	s.tokens = newOpaqueStore(s.now, cfg.MaxLiveGrants, cfg.AccessTokenTTL)
+	// The engine stamps its records with the wall clock, so the records it reads back are
+	// judged by the same clock.
+	s.state = &protocolState{store: s.sessions, mem: s.grants, now: time.Now, tokenTTL: cfg.AccessTokenTTL,
+		refreshTTL: cfg.RefreshTokenTTL, log: s.log}
+	if s.feed != nil {
+		s.state.revoked = s.announceGrant
+	}
+	if s.people() {
+		if s.pages, err = newPages(); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.DefaultAudience) == 1 {
 		s.audience = map[string]any{"aud": cfg.DefaultAudience[0]}
 	} else {
@@ -190,9 +270,40 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // Mount it behind web.RequestID so logged errors carry the request ID.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// cleanupEvery is how often Run deletes expired protocol state.
+const cleanupEvery = 10 * time.Minute
+
+// Run deletes expired authorization requests, grants, login sessions and consents from the
+// session store every cleanupEvery until ctx ends (the store keeps records until told; the
+// engine never deletes). Any node may run it; running it on every node is harmless.
+func (s *Server) Run(ctx context.Context) {
+	if s.sessions == nil {
+		return
+	}
+	t := time.NewTicker(cleanupEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Engine records carry wall-clock expiry times, so the wall clock decides.
+			n, err := s.sessions.DeleteExpiredSessions(ctx, time.Now())
+			if err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "authserver: deleting expired sessions", "cause", err.Error())
+			} else if n > 0 {
+				s.log.DebugContext(ctx, "authserver: deleted expired sessions", "count", n)
+			}
+		}
+	}
+}
+
 // InvalidateClient drops a client from the lookup cache, so a changed or deleted client takes
 // effect at once on this node rather than within the cache's few seconds.
 func (s *Server) InvalidateClient(id string) { s.clients.invalidate(id) }
+
+// people reports whether the flows for people (code, refresh, login, userinfo) are on.
+func (s *Server) people() bool { return s.sessions != nil && s.users != nil }
 
 // routes is the route table: only what is listed here reaches the engine.
 func (s *Server) routes() *http.ServeMux {
@@ -203,6 +314,15 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+PathJWKS, s.serveJWKS)
 	mux.HandleFunc("GET "+PathOIDCMetadata, s.serveMetadata)
 	mux.HandleFunc("GET "+PathOAuthMetadata, s.serveMetadata) // RFC 8414 §3 (engine gap 4)
+	if s.people() {
+		for _, m := range []string{"GET ", "POST "} {
+			mux.HandleFunc(m+PathAuthorize, s.serveAuthorize)
+			mux.HandleFunc(m+PathAuthorize+"/{session}", s.serveAuthorizeStep)
+			mux.HandleFunc(m+PathUserInfo, s.serveUserInfo)
+			mux.HandleFunc(m+PathLogout, s.serveLogout)
+		}
+		mux.HandleFunc("GET "+PathAssets+"{file}", s.pages.serveAsset)
+	}
 	return mux
 }
 
@@ -218,8 +338,8 @@ func normalise(cfg Config) (Config, error) {
 	case "", ProfileBaseline:
 		cfg.Profile = ProfileBaseline
 	case ProfileFAPI2:
-		return cfg, errors.New("authserver: profile fapi2 needs private_key_jwt or mTLS, PAR, PKCE and " +
-			"sender-constrained tokens, which this server does not offer yet")
+		return cfg, errors.New("authserver: profile fapi2 needs PAR and sender-constrained tokens " +
+			"(DPoP or mTLS), which this server does not offer yet")
 	default:
 		return cfg, fmt.Errorf("authserver: unknown profile %q (want %s or %s)", cfg.Profile, ProfileBaseline, ProfileFAPI2)
 	}
@@ -231,6 +351,9 @@ func normalise(cfg Config) (Config, error) {
 		{"access token TTL", &cfg.AccessTokenTTL, DefaultAccessTokenTTL},
 		{"refresh token TTL", &cfg.RefreshTokenTTL, DefaultRefreshTokenTTL},
 		{"authorization code TTL", &cfg.CodeTTL, DefaultCodeTTL},
+		{"login session TTL", &cfg.LoginSessionTTL, DefaultLoginSessionTTL},
+		{"consent TTL", &cfg.ConsentTTL, DefaultConsentTTL},
+		{"authorization TTL", &cfg.AuthorizationTTL, DefaultAuthorizationTTL},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def
@@ -239,6 +362,16 @@ func normalise(cfg Config) (Config, error) {
 		if *d.v < time.Second || *d.v%time.Second != 0 {
 			return cfg, fmt.Errorf("authserver: %s %v must be a positive whole number of seconds", d.name, *d.v)
 		}
+	}
+	if cfg.LoginLimit == (tiaki.Limit{}) {
+		cfg.LoginLimit = DefaultLoginLimit
+	}
+	if cfg.LoginLimit.Rate < 1 || cfg.LoginLimit.Per <= 0 || cfg.LoginLimit.Burst < 0 {
+		return cfg, fmt.Errorf("authserver: login limit %+v needs a positive rate and period", cfg.LoginLimit)
+	}
+	if cfg.CodeTTL > 10*time.Minute {
+		// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
+		return cfg, fmt.Errorf("authserver: authorization code TTL %v is over 10m (RFC 6749 §4.1.2)", cfg.CodeTTL)
 	}
 	if cfg.AccessTokenTTL > 24*time.Hour {
 		return cfg, fmt.Errorf("authserver: access token TTL %v is over 24h; use refresh tokens instead", cfg.AccessTokenTTL)
