@@ -85,6 +85,8 @@ type node struct {
 	gateway *gateway.Gateway
 	routes  atomic.Pointer[routeSet]
 	echoUp  echoUpstream
+	// shared holds rate limits, quotas, replay caches and revocations (memory or Redis).
+	shared  *sharedState
 	closers []func() error
 }
 
@@ -120,6 +122,9 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		return err
 	}
 	n.closers = append(n.closers, n.store.Close)
+	if n.shared, err = openSharedState(ctx, n); err != nil {
+		return err
+	}
 
 	if n.pki, err = certs.EnsureDevPKI(n.dataDir, time.Now()); err != nil {
 		return err

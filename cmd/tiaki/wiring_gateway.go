@@ -23,10 +23,7 @@ import (
 	"github.com/tiaki-nz/tiaki/internal/demo"
 	"github.com/tiaki-nz/tiaki/internal/gateway"
 	"github.com/tiaki-nz/tiaki/internal/keys"
-	"github.com/tiaki-nz/tiaki/internal/policy"
 	"github.com/tiaki-nz/tiaki/internal/policy/apikey"
-	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
-	"github.com/tiaki-nz/tiaki/internal/policy/scope"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
 
@@ -214,83 +211,6 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return b, nil
-}
-
-// buildPolicies builds an API's authentication and authorisation policies, in the order of the
-// gateway request flow (ARCHITECTURE.md): authenticate, then check scopes.
-func buildPolicies(n *node, cfg *config.Config, key string, api config.API, rs *routeSet) ([]policy.Policy, error) {
-	requireAll := api.Auth.Require != "any"
-	var auths []policy.Authenticator
-	var checks []policy.Policy
-	if api.Auth.APIKey != "off" {
-		v, err := apikey.New(apikey.Config{Header: api.Auth.APIKeyHeader, API: api.Name,
-			Required: requireAll && api.Auth.APIKey == "required"},
-			apikey.Deps{Keys: n.store, Hasher: n.hasher, Logger: n.logger})
-		if err != nil {
-			return nil, cfg.Errorf(key+".auth", "%v", err)
-		}
-		rs.apiKeys = append(rs.apiKeys, v)
-		auths = append(auths, v)
-		checks = append(checks, v)
-	}
-	if o := api.Auth.OAuth2; o != nil {
-		v, err := bearer.New(bearer.Config{
-			Issuers:  []bearer.Issuer{{Issuer: cfg.Issuer, JWKS: n.keys.JWKS}},
-			Audience: o.Audience,
-			Required: requireAll,
-		}, bearer.Deps{Logger: n.logger})
-		if err != nil {
-			return nil, cfg.Errorf(key+".auth.oauth2", "%v", err)
-		}
-		auths = append(auths, v)
-		checks = append(checks, v)
-	}
-	if api.Auth.MTLS == "required" {
-		return nil, cfg.Errorf(key+".auth.mtls", "per-route mTLS is not enforced by this build yet; refusing to start rather than let requests through unchecked")
-	}
-	var ps []policy.Policy
-	switch {
-	case !requireAll && len(auths) > 0:
-		anyOf, err := policy.AnyOf(auths...)
-		if err != nil {
-			return nil, cfg.Errorf(key+".auth", "%v", err)
-		}
-		ps = append(ps, anyOf)
-	default:
-		ps = append(ps, checks...)
-	}
-	if o := api.Auth.OAuth2; o != nil && len(o.Scopes) > 0 {
-		g, err := scope.New(scope.Config{ByMethod: o.Scopes})
-		if err != nil {
-			return nil, cfg.Errorf(key+".auth.oauth2.scopes", "%v", err)
-		}
-		ps = append(ps, g)
-	}
-	return ps, nil
-}
-
-// warnUnenforced says loudly which configured protections this build does not enforce yet, so
-// nobody believes a setting protects them when it does not.
-func warnUnenforced(n *node, key string, api config.API) {
-	var missing []string
-	if !api.RateLimit.PerConsumer.IsZero() || !api.RateLimit.PerIP.IsZero() {
-		missing = append(missing, "rate_limit")
-	}
-	if !api.Quota.PerConsumer.IsZero() {
-		missing = append(missing, "quota")
-	}
-	if api.OpenAPI != "" {
-		missing = append(missing, "openapi")
-	}
-	if api.InjectionProtection != "off" {
-		missing = append(missing, "injection_protection")
-	}
-	if api.Auth.MTLS == "optional" {
-		missing = append(missing, "auth.mtls")
-	}
-	if len(missing) > 0 {
-		n.logger.Warn("configured protections not enforced by this build yet", "api", api.Name, "key", key, "settings", missing)
-	}
 }
 
 // watchRevokedKeys tells the current API-key verifiers about keys revoked in the store, every

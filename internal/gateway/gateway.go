@@ -289,7 +289,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		ex.p.Credentials = append(ex.creds[:0], ex.p.Credentials...)
 		for _, c := range rt.checks {
-			if d := c.Check(r, &ex.p); d != nil {
+			var d *policy.Denial
+			if hc, ok := c.(policy.HeaderChecker); ok {
+				d = hc.CheckHeader(ex.ResponseWriter.Header(), r, &ex.p)
+			} else {
+				d = c.Check(r, &ex.p)
+			}
+			if d != nil {
 				if policy.Authenticated(&ex.p) {
 					ex.principal = &ex.p // who was refused, for the audit event
 				}

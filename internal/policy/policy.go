@@ -39,6 +39,14 @@ type Checker interface {
 	Check(r *http.Request, p *tiaki.Principal) *Denial
 }
 
+// HeaderChecker is a Checker that also sets response headers on requests it lets through (the
+// RateLimit fields of a rate limiter, say). The gateway calls CheckHeader instead of Check when a
+// checker has it; h is the response's header map, written before the upstream answers.
+type HeaderChecker interface {
+	Checker
+	CheckHeader(h http.Header, r *http.Request, p *tiaki.Principal) *Denial
+}
+
 // Authenticator is one authentication mechanism (API key, bearer token, ...), so that
 // combinators such as AnyOf can tell "no credential of this kind" from "a bad credential".
 type Authenticator interface {

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/config"
+	"github.com/tiaki-nz/tiaki/internal/policy"
+	"github.com/tiaki-nz/tiaki/internal/policy/apikey"
+	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
+	"github.com/tiaki-nz/tiaki/internal/policy/mtls"
+	"github.com/tiaki-nz/tiaki/internal/policy/ratelimit"
+	"github.com/tiaki-nz/tiaki/internal/policy/scope"
+	"github.com/tiaki-nz/tiaki/internal/web"
+)
+
+// buildPolicies builds an API's pipeline in the order of the gateway request flow
+// (ARCHITECTURE.md), cheapest refusals first so abuse costs little: per-IP throttling, then
+// authentication, then per-consumer throttling and quotas, then scopes.
+func buildPolicies(n *node, cfg *config.Config, key string, api config.API, rs *routeSet) ([]policy.Policy, error) {
+	var ps []policy.Policy
+	onErr, err := ratelimit.ParseMode(api.RateLimit.OnStoreError)
+	if err != nil {
+		return nil, cfg.Errorf(key+".rate_limit.on_store_error", "%v", err)
+	}
+	deps := ratelimit.Deps{Limiter: n.shared.limiter, Fallback: n.shared.fallback, Counter: n.shared.quotas, Logger: n.logger}
+	if r := api.RateLimit.PerIP; !r.IsZero() {
+		trusted, err := web.ParseTrustedProxies(cfg.Gateway.TrustedProxies)
+		if err != nil {
+			return nil, cfg.Errorf("gateway.trusted_proxies", "%v", err)
+		}
+		l, err := ratelimit.New(ratelimit.Config{API: api.Name, By: ratelimit.ByIP, OnStoreError: onErr, TrustedProxies: trusted,
+			Limit: tiaki.Limit{Rate: r.N, Per: r.Per, Burst: api.RateLimit.Burst}}, deps)
+		if err != nil {
+			return nil, cfg.Errorf(key+".rate_limit.per_ip", "%v", err)
+		}
+		ps = append(ps, l)
+	}
+
+	authn, err := buildAuthentication(n, cfg, key, api, rs)
+	if err != nil {
+		return nil, err
+	}
+	ps = append(ps, authn...)
+
+	if r := api.RateLimit.PerConsumer; !r.IsZero() {
+		l, err := ratelimit.New(ratelimit.Config{API: api.Name, By: ratelimit.ByConsumer, OnStoreError: onErr,
+			Limit: tiaki.Limit{Rate: r.N, Per: r.Per, Burst: api.RateLimit.Burst}}, deps)
+		if err != nil {
+			return nil, cfg.Errorf(key+".rate_limit.per_consumer", "%v", err)
+		}
+		ps = append(ps, l)
+	}
+	if q := api.Quota.PerConsumer; !q.IsZero() {
+		l, err := ratelimit.NewQuota(ratelimit.QuotaConfig{API: api.Name, Count: int64(q.N), Window: q.Per, OnStoreError: onErr}, deps)
+		if err != nil {
+			return nil, cfg.Errorf(key+".quota.per_consumer", "%v", err)
+		}
+		ps = append(ps, l)
+	}
+
+	if o := api.Auth.OAuth2; o != nil && len(o.Scopes) > 0 {
+		g, err := scope.New(scope.Config{ByMethod: o.Scopes})
+		if err != nil {
+			return nil, cfg.Errorf(key+".auth.oauth2.scopes", "%v", err)
+		}
+		ps = append(ps, g)
+	}
+	return ps, nil
+}
+
+// buildAuthentication builds the API's authentication mechanisms: with auth.require: all each
+// configured mechanism is a policy of its own (a required one refuses requests without its
+// credential); with any, one combined policy passes when one mechanism does and none fails.
+func buildAuthentication(n *node, cfg *config.Config, key string, api config.API, rs *routeSet) ([]policy.Policy, error) {
+	requireAll := api.Auth.Require != "any"
+	var auths []policy.Authenticator
+	var checks []policy.Policy
+	if api.Auth.APIKey != "off" {
+		v, err := apikey.New(apikey.Config{Header: api.Auth.APIKeyHeader, API: api.Name,
+			Required: requireAll && api.Auth.APIKey == "required"},
+			apikey.Deps{Keys: n.store, Hasher: n.hasher, Logger: n.logger})
+		if err != nil {
+			return nil, cfg.Errorf(key+".auth", "%v", err)
+		}
+		rs.apiKeys = append(rs.apiKeys, v)
+		auths = append(auths, v)
+		checks = append(checks, v)
+	}
+	if api.Auth.MTLS != "off" {
+		if n.clientAuth == nil {
+			return nil, cfg.Errorf(key+".auth.mtls", "needs tls.client_ca (restart to add it)")
+		}
+		v, err := mtls.New(mtls.Config{Required: requireAll && api.Auth.MTLS == "required", Consumer: mtls.ConsumerFrom(api.Auth.MTLSConsumer)},
+			mtls.Deps{Peers: n.clientAuth})
+		if err != nil {
+			return nil, cfg.Errorf(key+".auth.mtls", "%v", err)
+		}
+		auths = append(auths, v)
+		checks = append(checks, v)
+	}
+	if o := api.Auth.OAuth2; o != nil {
+		v, err := bearer.New(bearer.Config{
+			Issuers:  []bearer.Issuer{{Issuer: cfg.Issuer, JWKS: n.keys.JWKS}},
+			Audience: o.Audience,
+			Required: requireAll,
+		}, bearer.Deps{Logger: n.logger, Revocations: n.shared.revocations, ReplayCache: n.shared.replay})
+		if err != nil {
+			return nil, cfg.Errorf(key+".auth.oauth2", "%v", err)
+		}
+		auths = append(auths, v)
+		checks = append(checks, v)
+	}
+	if requireAll || len(auths) == 0 {
+		return checks, nil
+	}
+	anyOf, err := policy.AnyOf(auths...)
+	if err != nil {
+		return nil, cfg.Errorf(key+".auth", "%v", err)
+	}
+	return []policy.Policy{anyOf}, nil
+}
+
+// warnUnenforced says loudly which configured protections this build does not enforce yet, so
+// nobody believes a setting protects them when it does not.
+func warnUnenforced(n *node, key string, api config.API) {
+	var missing []string
+	if api.OpenAPI != "" {
+		missing = append(missing, "openapi")
+	}
+	if api.InjectionProtection != "off" {
+		missing = append(missing, "injection_protection")
+	}
+	if len(missing) > 0 {
+		n.logger.Warn("configured protections not enforced by this build yet", "api", api.Name, "key", key, "settings", missing)
+	}
+}
