@@ -64,7 +64,7 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("GET", "https://"+gateway+"/demo/upload", pr)
 	req.Header.Set("API-Key", key)
-	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Content-Type", "application/json")
 	status := make(chan int, 1)
 	go func() {
 		resp, err := client.Do(req)
@@ -77,13 +77,13 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 		resp.Body.Close()
 		status <- resp.StatusCode
 	}()
-	pw.Write([]byte("first half, "))
+	pw.Write([]byte(`{"first": "half", `))
 	time.Sleep(300 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	pw.Write([]byte("second half"))
+	pw.Write([]byte(`"second": "half"}`))
 	pw.Close()
 	if got := <-status; got != http.StatusOK {
 		t.Fatalf("in-flight request status %d, want 200", got)

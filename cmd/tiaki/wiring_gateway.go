@@ -160,7 +160,6 @@ func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
 			return nil, err
 		}
 		r.Policies = ps
-		warnUnenforced(n, key, api)
 		rs.routes = append(rs.routes, r)
 	}
 	return rs, nil

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/policy"
 	"github.com/tiaki-nz/tiaki/internal/policy/apikey"
 	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
+	"github.com/tiaki-nz/tiaki/internal/policy/content"
 	"github.com/tiaki-nz/tiaki/internal/policy/mtls"
+	"github.com/tiaki-nz/tiaki/internal/policy/openapi"
 	"github.com/tiaki-nz/tiaki/internal/policy/ratelimit"
 	"github.com/tiaki-nz/tiaki/internal/policy/scope"
+	"github.com/tiaki-nz/tiaki/internal/policy/waf"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
 
@@ -64,6 +69,64 @@ func buildPolicies(n *node, cfg *config.Config, key string, api config.API, rs *
 		}
 		ps = append(ps, g)
 	}
+
+	validation, err := buildValidation(n, cfg, key, api)
+	if err != nil {
+		return nil, err
+	}
+	return append(ps, validation...), nil
+}
+
+// buildValidation builds the request checks that read the body, after authentication so that
+// anonymous callers cannot make the gateway parse megabytes: content type and Accept (or the
+// route's OpenAPI document, which says both per operation), then injection checks on every
+// string, reusing the body the first check buffered. Response validation, when asked for, runs
+// last, around the upstream call.
+func buildValidation(n *node, cfg *config.Config, key string, api config.API) ([]policy.Policy, error) {
+	var ps []policy.Policy
+	maxBody := int64(api.Limits.MaxBody)
+	var responses policy.Policy
+	if api.OpenAPI != "" {
+		spec, err := openapi.Load(api.OpenAPI)
+		if err != nil {
+			return nil, cfg.Errorf(key+".openapi", "%v", err)
+		}
+		base := spec.ServerPath()
+		if api.StripPrefix {
+			base = strings.TrimSuffix(api.Match.PathPrefix, "/") + base
+		}
+		v, err := openapi.New(spec, openapi.Config{BasePath: base, NotFound: cfg.Gateway.UnknownRouteStatus, MaxBody: maxBody})
+		if err != nil {
+			return nil, cfg.Errorf(key+".openapi", "%v", err)
+		}
+		if fb := v.Fallbacks(); len(fb) > 0 {
+			n.logger.Info("OpenAPI operations validated by the generic (slower) validator", "api", api.Name, "operations", fb)
+		}
+		ps = append(ps, v)
+		if api.ValidateResponses {
+			responses = v.Responses()
+		}
+	} else {
+		c, err := content.New(content.Config{Consumes: api.Consumes, Produces: api.Produces, MaxBody: maxBody})
+		if err != nil {
+			return nil, cfg.Errorf(key+".consumes", "%v", err)
+		}
+		ps = append(ps, c)
+	}
+	if api.InjectionProtection != "off" {
+		wc := waf.Config{Level: waf.Level(api.InjectionProtection), MaxBody: maxBody}
+		if h := api.Auth.APIKeyHeader; h != "" {
+			wc.SkipHeaders = []string{h}
+		}
+		g, err := waf.New(wc)
+		if err != nil {
+			return nil, cfg.Errorf(key+".injection_protection", "%v", err)
+		}
+		ps = append(ps, g)
+	}
+	if responses != nil {
+		ps = append(ps, responses)
+	}
 	return ps, nil
 }
 
@@ -117,19 +180,4 @@ func buildAuthentication(n *node, cfg *config.Config, key string, api config.API
 		return nil, cfg.Errorf(key+".auth", "%v", err)
 	}
 	return []policy.Policy{anyOf}, nil
-}
-
-// warnUnenforced says loudly which configured protections this build does not enforce yet, so
-// nobody believes a setting protects them when it does not.
-func warnUnenforced(n *node, key string, api config.API) {
-	var missing []string
-	if api.OpenAPI != "" {
-		missing = append(missing, "openapi")
-	}
-	if api.InjectionProtection != "off" {
-		missing = append(missing, "injection_protection")
-	}
-	if len(missing) > 0 {
-		n.logger.Warn("configured protections not enforced by this build yet", "api", api.Name, "key", key, "settings", missing)
-	}
 }

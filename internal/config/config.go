@@ -148,6 +148,11 @@ type API struct {
 	Quota               Quota     `yaml:"quota" json:"quota"`
 	Limits              Limits    `yaml:"limits" json:"limits"`
 	InjectionProtection string    `yaml:"injection_protection" json:"injection_protection"` // off | standard | strict
+	// Consumes lists the media types request bodies may have (415 otherwise, Part C) and
+	// Produces the ones responses may have (406 when Accept allows none of them). Routes with an
+	// OpenAPI document take both from it instead.
+	Consumes []string `yaml:"consumes" json:"consumes"`
+	Produces []string `yaml:"produces" json:"produces"`
 	// ForwardCredentials passes the caller's Authorization, DPoP and API key headers to the
 	// upstream. Off by default: the upstream learns who called from the signed identity
 	// assertion, and never holds a credential it could leak.

@@ -68,6 +68,8 @@ func (a *API) applyDefaults(d defaulter, key string) {
 	setDefault(d, key+".limits.max_body", &a.Limits.MaxBody, DefaultMaxBody)
 	setDefault(d, key+".limits.timeout", &a.Limits.Timeout, Duration{30 * time.Second})
 	setDefault(d, key+".injection_protection", &a.InjectionProtection, "standard")
+	setDefault(d, key+".consumes", &a.Consumes, []string{"application/json"})
+	setDefault(d, key+".produces", &a.Produces, []string{"application/json"})
 	setDefault(d, key+".rate_limit.on_store_error", &a.RateLimit.OnStoreError, "fail_open")
 }
 

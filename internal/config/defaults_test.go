@@ -100,6 +100,8 @@ func TestDefault(t *testing.T) {
 		RateLimit:           RateLimit{OnStoreError: "fail_open"},
 		Limits:              Limits{MaxBody: 1 << 20, Timeout: Duration{30 * time.Second}},
 		InjectionProtection: "standard",
+		Consumes:            []string{"application/json"},
+		Produces:            []string{"application/json"},
 	}
 	wantClient := Client{
 		ID: "demo-client", Name: "Demo client", AuthMethod: tiaki.AuthSecretBasic, Secret: demo.ClientSecret,

@@ -53,6 +53,7 @@ func (c *Config) validate(errs *errorList) {
 	v.apis()
 	v.rateLimits()
 	v.mtlsConsumers()
+	v.mediaTypes()
 	if c.Profile == "fapi2" {
 		v.fapi2()
 	}
