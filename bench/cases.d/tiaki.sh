@@ -58,7 +58,7 @@ case_tiaki_gateway() {
   fi
   if [[ -x $BIN/tiaki ]] && "$BIN/tiaki" apikey --help >/dev/null 2>&1; then
     local key tok body
-    key=$("$BIN/tiaki" apikey create --config "$TIAKI_SRC/bench/tiaki-bench.yaml" --data "$PEERS/tiaki-data" --api full --name bench 2>/dev/null | grep -o 'tk_[A-Za-z0-9_-]*' | head -1)
+    key=$(TIAKI_BENCH_SECRET="$TIAKI_SECRET" "$BIN/tiaki" apikey create --config "$TIAKI_SRC/bench/tiaki-bench.yaml" --data "$PEERS/tiaki-data" --api full --name bench 2>/dev/null | grep -o 'tk_[A-Za-z0-9_-]*' | head -1)
     tok=$(tiaki_token "$TIAKI_BASIC" -d resource=https://127.0.0.1:9444/full)
     body=$(cat "$TIAKI_SRC/bench/full-body.json")
     if [[ -n $key && -n $tok ]] && expect_2xx tiaki-full --cacert "$TIAKI_CA" -H "API-Key: $key" -H "Authorization: Bearer $tok" \

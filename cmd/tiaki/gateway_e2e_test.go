@@ -155,7 +155,7 @@ apis:
 		if keys[0]["id"] != id || keys[0]["consumer"] != "ledger" || keys[0]["api"] != "payments" || keys[0]["revoked_at"] != nil {
 			t.Errorf("listed %v", keys[0])
 		}
-		secret := key[strings.LastIndex(key, "_")+1:]
+		secret := key[len("tk_")+len(id)+1:] // the secret half may itself contain "_"
 		if _, table, _ := cli("apikey", "list"); strings.Contains(out+table, secret) || strings.Contains(out, "hash") || !strings.Contains(table, id) {
 			t.Errorf("list shows too much or too little:\n%s\n%s", out, table)
 		}
@@ -177,21 +177,17 @@ apis:
 	}
 
 	t.Run("audit events", func(t *testing.T) {
-		logs := r.stderr.String()
+		// The audit stream is flushed in batches (at most 200 ms apart).
+		var logs string
 		var ok, denied bool
-		for _, line := range strings.Split(logs, "\n") {
-			var ev map[string]any
-			if json.Unmarshal([]byte(line), &ev) != nil {
-				continue
+		eventually(t, 5*time.Second, func() string {
+			logs = r.stderr.String()
+			ok, denied = auditHas(logs, id)
+			if !ok || !denied {
+				return "audit events not written yet"
 			}
-			switch {
-			case ev["msg"] == "gateway.request" && ev["request_id"] == "e2e-1":
-				ok = ev["consumer"] == "ledger" && ev["credential_id"] == id && ev["path"] == "/payments/invoices" &&
-					ev["status"] == 200.0 && ev["route"] == "payments"
-			case ev["msg"] == "gateway.denial" && ev["rule"] == "invalid-api-key" && ev["reason"] == "API key revoked":
-				denied = true
-			}
-		}
+			return ""
+		})
 		if !ok || !denied {
 			t.Errorf("audit log lacks the request (%v) or the refusal of the revoked key (%v):\n%s", ok, denied, logs)
 		}
@@ -214,6 +210,25 @@ apis:
 			}
 		}
 	})
+}
+
+// auditHas reports whether logs hold the audit event of request e2e-1 made with key id, and
+// the refusal of that key once revoked.
+func auditHas(logs, id string) (ok, denied bool) {
+	for _, line := range strings.Split(logs, "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		switch {
+		case ev["msg"] == "gateway.request" && ev["request_id"] == "e2e-1":
+			ok = ev["consumer"] == "ledger" && ev["credential_id"] == id && ev["path"] == "/payments/invoices" &&
+				ev["status"] == 200.0 && ev["route"] == "payments"
+		case ev["msg"] == "gateway.denial" && ev["rule"] == "invalid-api-key" && ev["reason"] == "API key revoked":
+			denied = true
+		}
+	}
+	return ok, denied
 }
 
 // gatewayMetrics returns the gateway's lines of a metrics exposition.

@@ -38,7 +38,7 @@ func TestReadyzFollowsTheStore(t *testing.T) {
 	defer st.Close()
 	us := &unreachableStore{Store: st}
 	n := &node{store: us, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: telemetry.NewMetrics("test")}
-	h := n.opsHandler()
+	h := n.opsHandler(false)
 	status := func(path string) int {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

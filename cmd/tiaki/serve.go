@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,8 @@ const shutdownGrace = 30 * time.Second
 
 type serveFlags struct {
 	authserverAddr, gatewayAddr, opsAddr string
+	// pprof mounts Go's profiler on the ops listener (loopback by default), for measuring.
+	pprof bool
 }
 
 func (m *Main) serveCommand(g *globals) *cobra.Command {
@@ -60,6 +63,7 @@ apis (listeners, TLS, store, issuer, keys, clients, users) are reported as needi
 	cmd.Flags().StringVar(&f.authserverAddr, "authserver-addr", "", "override listen.authserver (host:port)")
 	cmd.Flags().StringVar(&f.gatewayAddr, "gateway-addr", "", "override listen.gateway (host:port)")
 	cmd.Flags().StringVar(&f.opsAddr, "ops-addr", "", "override listen.ops (host:port)")
+	cmd.Flags().BoolVar(&f.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the ops listener")
 	return cmd
 }
 
@@ -116,7 +120,9 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 	n.metrics = telemetry.NewMetrics(tiakiVersion())
 	// The audit stream is its own JSON logger, apart from the process log's level and format,
 	// so it can be routed and kept on its own terms.
-	n.audit = auditlog.NewJSONSink(m.Stderr)
+	auditOut := auditlog.NewLineBuffer(m.Stderr, 64<<10, 200*time.Millisecond)
+	n.closers = append(n.closers, auditOut.Close)
+	n.audit = auditlog.NewJSONSink(auditOut)
 
 	if n.store, err = openStore(ctx, n.cfg, n.dataDir); err != nil {
 		return err
@@ -191,7 +197,7 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 	servers := []*http.Server{
 		n.httpServer("authserver", authHandler, n.serverTLS()),
 		n.httpServer("gateway", gwHandler, n.serverTLS()),
-		n.httpServer("ops", n.opsHandler(), nil),
+		n.httpServer("ops", n.opsHandler(f.pprof), nil),
 	}
 	errc := make(chan error, len(servers))
 	for i, ln := range []net.Listener{authLn, gwLn, opsLn} {
@@ -324,9 +330,15 @@ func (n *node) serverTLS() *tls.Config {
 	return c
 }
 
-// opsHandler serves /healthz, /readyz and /metrics on the plain-HTTP loopback ops listener.
-func (n *node) opsHandler() http.Handler {
+// opsHandler serves /healthz, /readyz and /metrics on the plain-HTTP loopback ops listener,
+// and Go's profiler under /debug/pprof/ when asked to.
+func (n *node) opsHandler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -231,3 +231,21 @@ func BenchmarkJSONSink(b *testing.B) {
 		s.Emit(e)
 	}
 }
+
+func TestJSONSinkEscapesEveryField(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	nasty := "a\"b\\c\nd\x01e<f>&g\xffh\u2028i ĀĒ 😀"
+	NewJSONSink(&buf).Emit(&Event{Type: TypeDenial, Time: t0, Path: nasty, Reason: nasty})
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, buf.String())
+	}
+	want := strings.ToValidUTF8(nasty, "\ufffd")
+	if m["path"] != want || m["reason"] != want {
+		t.Errorf("round trip: got %q, want %q", m["path"], want)
+	}
+	if strings.Count(buf.String(), "\n") != 1 {
+		t.Errorf("a field broke the line: %q", buf.String())
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/luikyv/go-oidc/pkg/goidc"
 )
 
 const (
@@ -101,4 +103,63 @@ func clientID(r *http.Request) string {
 		return id
 	}
 	return r.PostForm.Get("client_id")
+}
+
+// attestationHeader carries an OAuth client attestation; the engine reads a client ID from it.
+const attestationHeader = "OAuth-Client-Attestation"
+
+// secretClient authenticates a back-channel request made with client_secret_basic or
+// client_secret_post, by the engine's rules (client.Authenticated: every client ID the request
+// names must agree, the client's registered method decides, the secret is checked by
+// verifySecret), for the fast paths. It reports false whenever the engine could answer
+// otherwise (another method, a client assertion, conflicting IDs, a wrong secret, a failed
+// lookup), and the caller then hands the request to the engine, which gives the refusal its
+// usual shape.
+func (s *Server) secretClient(r *http.Request) (*registered, bool) {
+	if r.PostForm.Has("client_assertion") || len(r.Header.Values(attestationHeader)) > 0 {
+		return nil, false
+	}
+	postID := r.PostForm.Get("client_id")
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	id := postID
+	switch {
+	case basicID == "":
+	case id == "":
+		id = basicID
+	case basicID != id:
+		return nil, false
+	}
+	reg, err := s.clients.lookup(r.Context(), id)
+	if err != nil {
+		return nil, false
+	}
+	c := &reg.engine
+	var presented string
+	switch c.TokenAuthnMethod {
+	case goidc.AuthnMethodSecretBasic:
+		if !hasBasic || basicID != c.ID {
+			return nil, false
+		}
+		presented = basicSecret
+	case goidc.AuthnMethodSecretPost:
+		if postID != c.ID {
+			return nil, false
+		}
+		presented = r.PostForm.Get("client_secret")
+	default:
+		return nil, false
+	}
+	if presented == "" && c.TokenAuthnMethod == goidc.AuthnMethodSecretPost ||
+		s.verifySecret(r.Context(), c.Secret, presented) != nil || c.SecretExpiresAt != 0 {
+		return nil, false
+	}
+	return reg, true
+}
+
+// formRequest reports whether r's media type is the one the engine's token, introspection and
+// revocation endpoints accept: a form, or none given.
+func formRequest(r *http.Request) bool {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	return ct == "" || ct == "application/x-www-form-urlencoded"
 }

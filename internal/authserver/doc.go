@@ -17,4 +17,10 @@
 // refresh tokens and authorization requests, compare-and-set in the session store);
 // exchange.go carries what one request's hooks learn; errors.go is the one place protocol
 // errors are rendered.
+//
+// The two hot paths, client credentials and the introspection of JWTs by resource servers,
+// are served by Tiaki itself when the request is the common case (issueFast in
+// grant_client_credentials.go, introspectFast in endpoint_introspect.go, over jwt.go and
+// introspect_cache.go), with the answer the engine would give, byte for byte; anything else
+// still goes to the engine. fastpath_test.go holds them to that.
 package authserver

@@ -18,6 +18,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if s.issueFast(w, r) {
+		return
+	}
 	rec := s.runEngine(w, r)
 	if rec.ok() && s.people() {
 		switch goidc.GrantType(rec.x.grantType) {

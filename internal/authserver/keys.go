@@ -24,6 +24,7 @@ var signatureAlgs = []string{"ES256", "ES384", "ES512", "PS256", "PS384", "PS512
 
 type keySnapshot struct {
 	set     goidc.JSONWebKeySet
+	idx     keyIndex // what the fast paths need of set (jwt.go)
 	expires time.Time
 }
 
@@ -60,7 +61,8 @@ func (k *keyCache) snapshot() *keySnapshot {
 	if s := k.cur.Load(); s != nil && now.Before(s.expires) {
 		return s
 	}
-	s := &keySnapshot{set: k.load(), expires: now.Add(keyTTL)}
+	set := k.load()
+	s := &keySnapshot{set: set, idx: newKeyIndex(set), expires: now.Add(keyTTL)}
 	k.cur.Store(s)
 	return s
 }

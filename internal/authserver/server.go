@@ -203,6 +203,13 @@ type Server struct {
 	engine   http.Handler
 	metadata []byte
 	mux      *http.ServeMux
+	// verified caches JWT verifications for introspection (introspect_cache.go).
+	verified *verifiedCache
+	// slow turns the fast paths off, so tests can compare them with the engine.
+	slow bool
+	// wall is the clock introspectFast judges JWT times by: the wall clock, as the engine
+	// does; tests replace it.
+	wall func() time.Time
 }
 
 // New validates cfg, builds the engine and returns a ready server.
@@ -239,6 +246,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.grants = newGrantStore(s.now, cfg.MaxLiveGrants, cfg.AccessTokenTTL+grantGrace)
 	s.tokens = newOpaqueStore(s.now, cfg.MaxLiveGrants, cfg.AccessTokenTTL)
+	s.verified, s.wall = newVerifiedCache(), time.Now
 	// The engine stamps its records with the wall clock, so the records it reads back are
 	// judged by the same clock.
 	s.state = &protocolState{store: s.sessions, mem: s.grants, now: time.Now, tokenTTL: cfg.AccessTokenTTL,

@@ -114,7 +114,13 @@ func TestDefault(t *testing.T) {
 	if diff := cmp.Diff([]API{wantAPI}, c.APIs); diff != "" {
 		t.Errorf("apis (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Client{wantClient}, c.Clients); diff != "" {
+	wantApp := Client{
+		ID: "demo-app", Name: "Demo app", AuthMethod: tiaki.AuthNone,
+		RedirectURIs: []string{"http://127.0.0.1/callback"},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Scopes:       []string{"openid", "profile", "email", "offline_access", "demo:read"},
+	}
+	if diff := cmp.Diff([]Client{wantClient, wantApp}, c.Clients); diff != "" {
 		t.Errorf("clients (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]User{wantUser}, c.Users); diff != "" {
