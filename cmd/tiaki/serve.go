@@ -307,7 +307,12 @@ func openStore(ctx context.Context, cfg *config.Config, dataDir string) (tiaki.S
 // httpServer wraps h with the plumbing every listener shares and bounds what a client can make
 // the server hold: header size and the time to send headers and to sit idle.
 func (n *node) httpServer(name string, h http.Handler, tlsConf *tls.Config) *http.Server {
-	h = web.RequestID(n.metrics.Instrument(name, web.AccessLog(n.logger, name, h)))
+	if name != "gateway" {
+		// The gateway writes an audit event per request (consumer, route, status, latency),
+		// which is its access log; a second line per request would double the logging cost.
+		h = web.AccessLog(n.logger, name, h)
+	}
+	h = web.RequestID(n.metrics.Instrument(name, h))
 	return &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsConf,

@@ -33,19 +33,14 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := s.runEngine(w, r)
-	// A short-lived grant lives in the memory of the node that issued it, so a revocation on
-	// another node reaches this one only through the revocation feed.
-	if rec.ok() && s.feed != nil && s.feedRevoked(r.PostForm.Get("token")) {
+	// The engine knows revoked grants only: a revoked token of a shared grant is known by its
+	// jti (revokeToken). And a short-lived grant lives in the memory of the node that issued
+	// it, so a revocation on another node reaches this one only through the revocation feed.
+	if rec.ok() && s.tokenRevoked(r.PostForm.Get("token")) {
 		rec.body.Reset()
 		rec.body.Write(inactive)
 	}
 	s.finishEngine(w, r, rec)
-}
-
-// feedRevoked reports whether the revocation feed names the JWT's jti or grant.
-func (s *Server) feedRevoked(tok string) bool {
-	c := peekJWT(tok)
-	return c != nil && s.feedNames(c.ID, c.GrantID)
 }
 
 func (s *Server) feedNames(jti, grantID string) bool {
@@ -62,7 +57,8 @@ func (s *Server) feedNames(jti, grantID string) bool {
 // What can change is checked on every call, never cached: the claims' exp, nbf and iat
 // against the wall clock (the engine's clock for JWTs), that the signing key is still
 // published for signatures, that the grant still exists and is not revoked (the grant store
-// records revocation), and the revocation feed (revocations made on other nodes).
+// records revocation), that the token's own jti was not revoked (revokedJTIs, for tokens of a
+// shared grant), and the revocation feed (revocations made on other nodes).
 func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 	tok := r.PostForm.Get("token")
 	if s.slow || !formRequest(r) || len(tok) > maxTokenLen || !isJWS(tok) {
@@ -85,6 +81,7 @@ func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 		case err != nil:
 			return false // the engine logs it and answers server_error
 		case g.RevokedAt != 0:
+		case s.revokedJTIs.has(v.claims.ID): // one token of a shared grant (revokeToken)
 		case s.feed != nil && s.feedNames(v.claims.ID, v.info.GrantID):
 		default:
 			if body = v.response(g); body == nil {

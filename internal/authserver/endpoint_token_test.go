@@ -254,14 +254,41 @@ func TestInternalFailureIsServerError(t *testing.T) {
 
 func TestStoreFullIsServiceUnavailable(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, func(c *Config) { c.MaxLiveGrants = 2 })
-	env.token(t, "demo-client", demoSecret, "")
-	env.token(t, "demo-client", demoSecret, "")
-	resp, doc := env.call(t, PathToken, url.Values{"grant_type": {"client_credentials"}}, basic("demo-client", demoSecret))
-	if resp.StatusCode != http.StatusServiceUnavailable || doc["error"] != "server_error" || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("got %d %v Retry-After=%q, want 503 server_error with Retry-After", resp.StatusCode, doc, resp.Header.Get("Retry-After"))
+	tests := []struct {
+		name   string
+		id     string
+		scopes []string // of the two tokens that fill the store, then of the one refused
+		again  string   // a scope set that is still served from a full store ("-": none)
+	}{
+		// Each opaque token is a record with a grant of its own.
+		{"opaque tokens", "opaque-client", []string{"", "", ""}, "-"},
+		// JWTs share a grant per client and scope set: only a new scope set needs room.
+		{"JWT scope sets", "billing-service", []string{"payments:read", "payments:write", "payments:read payments:write"}, "payments:read"},
 	}
-	// Once the first grants expire, tokens are issued again.
-	env.clock.Advance(10*time.Minute + grantGrace)
-	env.token(t, "demo-client", demoSecret, "")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t, func(c *Config) { c.MaxLiveGrants = 2 })
+			secret := demoSecret
+			if tc.id == "billing-service" {
+				secret = billingSecret
+			}
+			env.token(t, tc.id, secret, tc.scopes[0])
+			env.token(t, tc.id, secret, tc.scopes[1])
+			form := url.Values{"grant_type": {"client_credentials"}}
+			if tc.scopes[2] != "" {
+				form.Set("scope", tc.scopes[2])
+			}
+			resp, doc := env.call(t, PathToken, form, basic(tc.id, secret))
+			if resp.StatusCode != http.StatusServiceUnavailable || doc["error"] != "server_error" || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("got %d %v Retry-After=%q, want 503 server_error with Retry-After", resp.StatusCode, doc, resp.Header.Get("Retry-After"))
+			}
+			if tc.again != "-" {
+				env.token(t, tc.id, secret, tc.again)
+			}
+			// Once the first grants expire, tokens are issued again.
+			env.clock.Advance(10*time.Minute + grantGrace)
+			env.token(t, tc.id, secret, tc.scopes[2])
+		})
+	}
 }

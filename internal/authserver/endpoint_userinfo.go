@@ -38,7 +38,7 @@ func (s *Server) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, http.StatusUnauthorized, string(goidc.ErrorCodeInvalidToken), "a Bearer access token is required", "")
 		return
 	}
-	if s.feed != nil && s.feedRevoked(strings.TrimSpace(token)) {
+	if s.tokenRevoked(strings.TrimSpace(token)) {
 		writeBearerError(w, http.StatusUnauthorized, string(goidc.ErrorCodeInvalidToken), "the access token was revoked", "")
 		return
 	}

@@ -3,6 +3,9 @@ package authserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,7 +25,11 @@ import (
 //     registration, answering invalid_scope otherwise (RFC 6749 §5.2);
 //  3. handleGrant fills in the default scope when none was requested;
 //  4. tokenOptions picks the format, lifetime and algorithm; tokenClaims adds the audience;
-//  5. the grant goes to the in-process store (storage_memory.go), never to SQL.
+//  5. the grant goes to the in-process store (storage_memory.go), never to SQL. For a JWT it is
+//     the client's shared grant for that scope set and those resources (sharedGrantID): the
+//     store keeps one entry per client and scope set, not one per token, and each issue only
+//     extends the entry's life to the new token's expiry. Revoking one of its tokens revokes
+//     that token alone, by jti (endpoint_revoke.go), never the shared grant.
 
 // handleGrant is the engine's hook on every new grant.
 func (s *Server) handleGrant(ctx context.Context, typ goidc.GrantType, g *goidc.Grant) error {
@@ -33,17 +40,60 @@ func (s *Server) handleGrant(ctx context.Context, typ goidc.GrantType, g *goidc.
 }
 
 func (s *Server) clientCredentials(ctx context.Context, g *goidc.Grant) error {
-	if g.Scopes != "" {
-		return nil
-	}
-	// RFC 6749 §3.3: a request without scope gets a documented default: the client's
-	// registered scopes that the catalogue knows.
 	reg, err := s.clients.lookup(ctx, g.ClientID)
 	if err != nil {
 		return err
 	}
-	g.Scopes = reg.defaultScope
+	if g.Scopes == "" {
+		// RFC 6749 §3.3: a request without scope gets a documented default: the client's
+		// registered scopes that the catalogue knows.
+		g.Scopes = reg.defaultScope
+	}
+	// A JWT carries everything introspection reports except what the grant adds (subject,
+	// username, revocation), and those are the same for every token of the client with these
+	// scopes and resources; an opaque token, or a token bound to a key or carrying
+	// authorization details, keeps a grant of its own.
+	if s.tokenFormat(reg) == FormatJWT && g.Subject == g.ClientID && g.JWKThumbprint == "" &&
+		g.CertThumbprint == "" && len(g.AuthDetails) == 0 && len(g.Store) == 0 {
+		g.ID = sharedGrantID(g)
+	}
 	return nil
+}
+
+// sharedGrantPrefix starts the ID of a shared client-credentials grant: sharedGrantPrefix and
+// 43 base64url characters, a shape randomID (43 characters) never has.
+const sharedGrantPrefix = "cc_"
+
+// sharedGrantID names the one grant shared by a client's JWTs with the same scopes and
+// resources: the SHA-256 of the client ID, the scopes and each resource, each length-prefixed
+// so that no two lists of fields hash alike.
+func sharedGrantID(g *goidc.Grant) string {
+	b := make([]byte, 0, 256)
+	field := func(v string) {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	field(g.ClientID)
+	field(g.Scopes)
+	for _, r := range g.Resources {
+		field(r)
+	}
+	sum := sha256.Sum256(b)
+	return sharedGrantPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// isSharedGrantID reports whether id names a shared grant (sharedGrantID).
+func isSharedGrantID(id string) bool {
+	return len(id) == len(sharedGrantPrefix)+43 && strings.HasPrefix(id, sharedGrantPrefix)
+}
+
+// tokenFormat is the client's access-token format if it names one, else the server's.
+func (s *Server) tokenFormat(reg *registered) string {
+	switch f := reg.client.AccessTokenFormat; f {
+	case FormatJWT, FormatOpaque:
+		return f
+	}
+	return s.cfg.AccessTokenFormat
 }
 
 // tokenOptions is the engine's per-token settings hook: the client's format if it names one,
@@ -51,10 +101,7 @@ func (s *Server) clientCredentials(ctx context.Context, g *goidc.Grant) error {
 func (s *Server) tokenOptions(ctx context.Context, _ *goidc.Grant, c *goidc.Client) goidc.TokenOptions {
 	format := s.cfg.AccessTokenFormat
 	if reg, err := s.clients.lookup(ctx, c.ID); err == nil {
-		switch f := reg.client.AccessTokenFormat; f {
-		case FormatJWT, FormatOpaque:
-			format = f
-		}
+		format = s.tokenFormat(reg)
 	}
 	secs := int(s.cfg.AccessTokenTTL.Seconds())
 	if format == FormatOpaque {
@@ -130,9 +177,16 @@ func (s *Server) issueFast(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 
-	// NewGrant: the grant hook fills the default scope, then the grant is saved.
-	g := &goidc.Grant{ID: randomID(ctx), Subject: c.ID, ClientID: c.ID, Scopes: scopes, CreatedAt: int(time.Now().Unix())}
-	if s.handleGrant(ctx, goidc.GrantClientCredentials, g) != nil || s.state.SaveGrant(ctx, g) != nil {
+	// NewGrant: the grant hook fills the default scope and names the shared grant, then the
+	// grant is saved (which, for a shared grant already held, only extends its life).
+	g := &goidc.Grant{Subject: c.ID, ClientID: c.ID, Scopes: scopes, CreatedAt: int(time.Now().Unix())}
+	if s.handleGrant(ctx, goidc.GrantClientCredentials, g) != nil {
+		return false
+	}
+	if g.ID == "" {
+		g.ID = randomID(ctx)
+	}
+	if s.state.SaveGrant(ctx, g) != nil {
 		return false
 	}
 

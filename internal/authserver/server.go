@@ -78,8 +78,10 @@ const (
 	// DefaultAuthorizationTTL bounds one authorization request, from the redirect to the
 	// login page until the code is issued.
 	DefaultAuthorizationTTL = 15 * time.Minute
-	// DefaultMaxLiveGrants bounds the in-process grant store: at ~300 bytes a grant, about
-	// 300 MB. A node issuing N tokens/s with lifetime T holds N*T grants: 1,600 tokens/s of
+	// DefaultMaxLiveGrants bounds the in-process grant and opaque-token stores. JWT
+	// client-credentials tokens share one grant per client and scope set, so only opaque
+	// tokens fill them: at ~630 bytes an opaque token (its grant and its record), about 630 MB.
+	// A node issuing N opaque tokens/s with lifetime T holds N*T of each: 1,600 tokens/s of
 	// 10-minute tokens fill it. Past the bound, token requests get 503, never silent loss.
 	DefaultMaxLiveGrants = 1_000_000
 )
@@ -203,6 +205,8 @@ type Server struct {
 	engine   http.Handler
 	metadata []byte
 	mux      *http.ServeMux
+	// revokedJTIs are the revoked JWTs of shared grants, by jti (endpoint_revoke.go).
+	revokedJTIs *jtiDenylist
 	// verified caches JWT verifications for introspection (introspect_cache.go).
 	verified *verifiedCache
 	// slow turns the fast paths off, so tests can compare them with the engine.
@@ -251,6 +255,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	// judged by the same clock.
 	s.state = &protocolState{store: s.sessions, mem: s.grants, now: time.Now, tokenTTL: cfg.AccessTokenTTL,
 		refreshTTL: cfg.RefreshTokenTTL, log: s.log}
+	s.revokedJTIs, s.state.revokeToken = newJTIDenylist(maxRevokedJTIs), s.revokeToken
 	if s.feed != nil {
 		s.state.revoked = s.announceGrant
 	}

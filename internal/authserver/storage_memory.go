@@ -16,8 +16,13 @@ import (
 
 // The engine saves a grant for every token it issues, and introspection and revocation of a JWT
 // resolve the token's grant_id. Short-lived machine grants (client credentials) are kept here,
-// in process, for exactly as long as their token lives: nothing reaches SQL per token. Across
-// nodes the same role falls to Redis; long-lived grants (with refresh tokens) belong in SQL.
+// in process, until their last token expires: nothing reaches SQL per token. Across nodes the
+// same role falls to Redis; long-lived grants (with refresh tokens) belong in SQL.
+//
+// JWT client-credentials tokens share one grant per client, scope set and resources
+// (sharedGrantID in grant_client_credentials.go): issuing a token only moves that grant's
+// expiry (ttlMap.touch), so the store holds a handful of entries whatever the issue rate.
+// Opaque tokens are records by nature and keep one grant and one token each (opaqueStore).
 
 // grantGrace keeps a grant a little past its last token's expiry: the grant is saved just
 // before the token is stamped, and the engine counts lifetimes in whole seconds.
@@ -26,13 +31,15 @@ const grantGrace = 2 * time.Second
 // errStoreFull is returned when a store is at capacity. The store refuses new entries rather
 // than drop live ones (the engine's own store silently drops the oldest, so revoked or live
 // tokens would introspect wrongly); the token endpoint answers 503.
-var errStoreFull = errors.New("authserver: the in-process grant store is full")
+var errStoreFull = errors.New("authserver: an in-process store is full")
 
 var errNotShortLived = errors.New("authserver: the in-process grant store holds short-lived grants only " +
 	"(no refresh token, code, device or CIBA state)")
 
-// ttlMap is a bounded map whose entries expire a fixed time after they are first put. A heap
-// of expiry times lets every put drop the expired entries in O(log n) each.
+// ttlMap is a bounded map whose entries expire a fixed time after they are first put, unless
+// touch moves the expiry later. A heap of expiry times lets every put drop the expired entries
+// in O(log n) each. Each entry has exactly one heap entry, at or before its expiry: touch leaves
+// the heap alone, and expire moves an entry's heap entry on when it finds the entry extended.
 type ttlMap[V any] struct {
 	now func() time.Time
 	max int
@@ -72,6 +79,24 @@ func (m *ttlMap[V]) put(key string, v V, ttl time.Duration) error {
 	return nil
 }
 
+// touch moves the expiry of the live entry under key to now+ttl, if that is later, and reports
+// whether there was one. It allocates nothing: it is the whole cost of a shared grant's save.
+func (m *ttlMap[V]) touch(key string, ttl time.Duration) bool {
+	now := m.now().UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(now)
+	it, ok := m.items[key]
+	if !ok {
+		return false
+	}
+	if at := now + int64(ttl); at > it.expires {
+		it.expires = at
+		m.items[key] = it
+	}
+	return true
+}
+
 // get returns the live value under key.
 func (m *ttlMap[V]) get(key string) (V, bool) {
 	now := m.now().UnixNano()
@@ -95,8 +120,13 @@ func (m *ttlMap[V]) size() int {
 func (m *ttlMap[V]) expire(now int64) {
 	for len(m.heap) > 0 && m.heap[0].at <= now {
 		e := heap.Pop(&m.heap).(expiryEntry)
-		if it, ok := m.items[e.key]; ok && it.expires == e.at {
+		it, ok := m.items[e.key]
+		switch {
+		case !ok:
+		case it.expires <= now:
 			delete(m.items, e.key)
+		default: // touched since: follow the entry to its new expiry
+			heap.Push(&m.heap, expiryEntry{key: e.key, at: it.expires})
 		}
 	}
 }
@@ -140,10 +170,14 @@ func newGrantStore(now func() time.Time, max int, ttl time.Duration) *grantStore
 	return &grantStore{m: newTTLMap[machineGrant](now, max), ttl: ttl}
 }
 
-// SaveGrant stores g until its tokens expire.
+// SaveGrant stores g until its tokens expire. A shared grant already held only has its expiry
+// moved to that of the token being issued (its fields are the same by construction of its ID).
 func (s *grantStore) SaveGrant(_ context.Context, g *goidc.Grant) error {
 	if !shortLived(g) {
 		return errNotShortLived
+	}
+	if g.RevokedAt == 0 && isSharedGrantID(g.ID) && s.m.touch(g.ID, s.ttl) {
+		return nil
 	}
 	return s.m.put(g.ID, machineGrant{
 		id: g.ID, clientID: g.ClientID, subject: g.Subject, username: g.Username, scopes: g.Scopes,
@@ -179,6 +213,13 @@ func shortLived(g *goidc.Grant) bool {
 
 // opaqueStore is the engine's goidc.OpaqueTokenManager. Tokens are keyed by their SHA-256, so
 // the token values themselves are not kept.
+//
+// An opaque token is a record: it means nothing without the server's copy, so it costs memory
+// for its whole lifetime. Each one keeps its own grant (about 300 bytes in grantStore, with the
+// map and heap entries) and its token (about 330 bytes here): some 630 bytes of heap per live
+// opaque token, measured with runtime.ReadMemStats over 50,000 issues. A node issuing N opaque
+// tokens/s of lifetime T holds N*T of each; past Config.MaxLiveGrants the token endpoint
+// answers 503 with Retry-After (errStoreFull). Clients that need high rates should use JWTs.
 type opaqueStore struct {
 	m   *ttlMap[goidc.Token]
 	ttl time.Duration

@@ -62,6 +62,52 @@ func TestTTLMap(t *testing.T) {
 			must(t, m.put("b", 2, time.Minute))
 			must(t, m.put("a", 3, time.Minute))
 		}},
+		{"touch extends the life, never shortens it", func(t *testing.T, m *ttlMap[int], clock *fakeClock) {
+			must(t, m.put("a", 1, 10*time.Second))
+			clock.Advance(6 * time.Second)
+			if !m.touch("a", 10*time.Second) {
+				t.Fatal("touch of a live entry reported none")
+			}
+			if m.touch("a", time.Second) != true {
+				t.Fatal("touch with a shorter TTL reported no entry")
+			}
+			clock.Advance(10*time.Second - time.Nanosecond)
+			if v, ok := m.get("a"); !ok || v != 1 {
+				t.Fatalf("get before the new expiry = %v, %v", v, ok)
+			}
+			clock.Advance(time.Nanosecond)
+			if _, ok := m.get("a"); ok {
+				t.Fatal("get at the new expiry found the entry")
+			}
+		}},
+		{"touch finds nothing absent or expired", func(t *testing.T, m *ttlMap[int], clock *fakeClock) {
+			if m.touch("a", time.Minute) {
+				t.Fatal("touch of an absent key reported an entry")
+			}
+			must(t, m.put("a", 1, time.Second))
+			clock.Advance(time.Second)
+			if m.touch("a", time.Minute) {
+				t.Fatal("touch of an expired entry revived it")
+			}
+		}},
+		{"a touched entry is dropped at its new expiry, and only then", func(t *testing.T, m *ttlMap[int], clock *fakeClock) {
+			must(t, m.put("a", 1, 10*time.Second))
+			clock.Advance(5 * time.Second)
+			m.touch("a", 10*time.Second) // now due at 15 s; its heap entry still says 10 s
+			clock.Advance(6 * time.Second)
+			must(t, m.put("b", 2, time.Minute)) // pops a's stale heap entry: a must stay
+			if _, ok := m.get("a"); !ok || m.size() != 2 {
+				t.Fatalf("a was dropped at its first expiry (size %d)", m.size())
+			}
+			clock.Advance(4 * time.Second)
+			must(t, m.put("c", 3, time.Minute)) // a is due: room for c in a map of two
+			if _, ok := m.get("a"); ok || m.size() != 2 {
+				t.Fatalf("a outlived its new expiry (size %d)", m.size())
+			}
+			if n := len(m.heap); n != m.size() {
+				t.Errorf("%d heap entries for %d entries", n, m.size())
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

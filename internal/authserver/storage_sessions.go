@@ -76,6 +76,9 @@ type protocolState struct {
 	log        *slog.Logger
 	// revoked announces that a grant was revoked (nil: nobody listens).
 	revoked func(ctx context.Context, grantID string, until time.Time)
+	// revokeToken revokes, by its jti, the JWT of shared grant grantID that the request presented
+	// for revocation, in place of the grant (Server.revokeToken).
+	revokeToken func(ctx context.Context, grantID string) error
 }
 
 // digest is the index form of a code or token: SHA-256, base64url.
@@ -87,6 +90,12 @@ func digest(v string) string {
 // SaveGrant stores g: in process when it is short-lived and was not read from the store,
 // otherwise in the session store.
 func (p *protocolState) SaveGrant(ctx context.Context, g *goidc.Grant) error {
+	if g.RevokedAt != 0 && isSharedGrantID(g.ID) {
+		// The engine revokes a JWT's grant (WithTokenRevocationRevokeGrantOnAccessToken); a
+		// shared grant stands for every token of its client and scopes, so only the one token
+		// presented is revoked.
+		return p.revokeToken(ctx, g.ID)
+	}
 	x := exchangeFrom(ctx)
 	if x.read(tiaki.SessionGrant, g.ID) == nil && shortLived(g) {
 		if g.RevokedAt != 0 {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Memory under sustained load: runs Tiaki (bench/tiaki-bench.yaml) pinned to CPU 0 and wrk on
+# CPU 1 for DURATION against one endpoint, sampling the server's resident memory every
+# INTERVAL seconds. Prints one line per sample; "flat" means the last samples stay within a few
+# percent of the first ones after warm-up. Needs ../shared/bench/run-peers.sh setup (wrk, the
+# backend) to have run once.
+#   scripts/soak.sh token|introspect|gateway [DURATION_S=60] [INTERVAL_S=5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-token}; duration=${2:-60}; interval=${3:-5}
+peers=${PEERS_DIR:-/tmp/peers}
+secret=tiaki-bench-secret-0123456789abcdef-0123456789
+basic="Basic $(printf '%s:%s' bench-client "$secret" | base64 -w0)"
+data=$(mktemp -d)
+go build -o "$data/tiaki" ./cmd/tiaki
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+taskset -c 0 "$peers/bin/backend" -addr 127.0.0.1:8081 >/dev/null 2>&1 & pids+=($!)
+TIAKI_BENCH_SECRET=$secret GOGC=400 taskset -c 0 "$data/tiaki" serve --config bench/tiaki-bench.yaml --data "$data/d" >"$data/log" 2>&1 &
+srv=$!; pids+=($srv)
+for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9091/healthz && break; sleep 0.1; done
+ca=$data/d/ca.pem
+case $what in
+  token) url=https://127.0.0.1:9443/token; lua="wrk.method='POST'; wrk.body='grant_type=client_credentials&scope=api%3Aread'; wrk.headers['Authorization']='$basic'; wrk.headers['Content-Type']='application/x-www-form-urlencoded'" ;;
+  introspect)
+    tok=$(curl -s --cacert "$ca" -H "Authorization: $basic" -d grant_type=client_credentials -d scope=api:read https://127.0.0.1:9443/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    url=https://127.0.0.1:9443/introspect; lua="wrk.method='POST'; wrk.body='token=$tok'; wrk.headers['Authorization']='$basic'; wrk.headers['Content-Type']='application/x-www-form-urlencoded'" ;;
+  gateway) url=https://127.0.0.1:9444/pass/; lua="" ;;
+  *) echo "usage: $0 token|introspect|gateway [DURATION_S] [INTERVAL_S]" >&2; exit 2 ;;
+esac
+echo "$lua" >"$data/req.lua"
+taskset -c 1 wrk -t1 -c64 -d"${duration}s" -s "$data/req.lua" "$url" >"$data/wrk.txt" 2>&1 &
+load=$!; pids+=($load)
+printf 'second\trss_mib\n'
+for ((t = 0; t <= duration; t += interval)); do
+  rss=$(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$srv/status")
+  printf '%d\t%s\n' "$t" "$rss"
+  sleep "$interval"
+done
+wait "$load" || true
+grep -E 'Requests/sec|Latency' "$data/wrk.txt"
