@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -13,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tiaki-nz/tiaki"
-	"github.com/tiaki-nz/tiaki/internal/config"
-	"github.com/tiaki-nz/tiaki/internal/keys"
 	"github.com/tiaki-nz/tiaki/internal/policy/apikey"
 )
 
@@ -57,7 +54,7 @@ after "tk_") is what list shows and revoke takes.`,
 				return usageError{errors.New("--expires must be positive")}
 			}
 			ctx := cmd.Context()
-			d, err := m.openAPIKeyData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -118,7 +115,7 @@ func (m *Main) apikeyListCommand(g *globals) *cobra.Command {
 				return usageError{fmt.Errorf("--output %q: want table or json", output)}
 			}
 			ctx := cmd.Context()
-			d, err := m.openAPIKeyData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -166,7 +163,7 @@ func (m *Main) apikeyRevokeCommand(g *globals) *cobra.Command {
 				id = kid // someone pasted the whole key: take its ID, and never echo the key back
 			}
 			ctx := cmd.Context()
-			d, err := m.openAPIKeyData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -184,39 +181,8 @@ func (m *Main) apikeyRevokeCommand(g *globals) *cobra.Command {
 	}
 }
 
-// apiKeyData is what the apikey commands open: the configuration (to check API names), the
-// store and the hasher of the same data directory a server uses.
-type apiKeyData struct {
-	cfg    *config.Config
-	store  tiaki.Store
-	hasher *keys.Hasher
-}
-
-// openAPIKeyData opens the store --config and --data name, as serve does.
-func (m *Main) openAPIKeyData(ctx context.Context, g *globals) (*apiKeyData, error) {
-	dataDir, err := g.ensureDataDir()
-	if err != nil {
-		return nil, err
-	}
-	mk, err := keys.LoadMasterKey(dataDir, m.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	cfg, _, err := g.loadConfig(func() (config.Demo, error) { return demoSecrets(mk) })
-	if err != nil {
-		return nil, err
-	}
-	st, err := openStore(ctx, cfg, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	return &apiKeyData{cfg: cfg, store: st, hasher: keys.NewHasher(mk)}, nil
-}
-
-func (d *apiKeyData) close() { _ = d.store.Close() }
-
 // checkAPI refuses keys for APIs the configuration does not declare or that take no API keys.
-func (d *apiKeyData) checkAPI(name string) error {
+func (d *cliData) checkAPI(name string) error {
 	var names []string
 	for _, a := range d.cfg.APIs {
 		if a.Name == name {

@@ -41,40 +41,9 @@ once, on standard output; Tiaki keeps only a keyed hash of it.`,
 	return cmd
 }
 
-// clientData is what the client commands open: the configuration (for validation), the store
-// and the hasher that makes secret hashes.
-type clientData struct {
-	cfg    *config.Config
-	store  tiaki.Store
-	hasher *keys.Hasher
-}
-
-// openClientData opens the master key, the configuration and the store as serve does.
-func (m *Main) openClientData(ctx context.Context, g *globals) (*clientData, error) {
-	dataDir, err := g.ensureDataDir()
-	if err != nil {
-		return nil, err
-	}
-	mk, err := keys.LoadMasterKey(dataDir, m.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	cfg, _, err := g.loadConfig(func() (config.Demo, error) { return demoSecrets(mk) })
-	if err != nil {
-		return nil, err
-	}
-	st, err := openStore(ctx, cfg, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	return &clientData{cfg: cfg, store: st, hasher: keys.NewHasher(mk)}, nil
-}
-
-func (d *clientData) close() { _ = d.store.Close() }
-
 // runtimeClient loads a client for a change, refusing one the configuration file manages: its
 // record is rewritten from the file at every start, so a change here would silently vanish.
-func (d *clientData) runtimeClient(ctx context.Context, id, change string) (*tiaki.Client, error) {
+func (d *cliData) runtimeClient(ctx context.Context, id, change string) (*tiaki.Client, error) {
 	c, err := d.store.Client(ctx, id)
 	if errors.Is(err, tiaki.ErrNotFound) {
 		return nil, fmt.Errorf("no client has the ID %q", clientClip(id))
@@ -128,7 +97,7 @@ and client_secret_post a 256-bit secret is generated and printed once, alone on 
 				cl.JWKS = raw
 			}
 			ctx := cmd.Context()
-			d, err := m.openClientData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -210,7 +179,7 @@ func (m *Main) clientListCommand(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			d, err := m.openClientData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -250,7 +219,7 @@ func (m *Main) clientShowCommand(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			d, err := m.openClientData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -293,7 +262,7 @@ secret stops working on every running server within 5 seconds.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			d, err := m.openClientData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -329,7 +298,7 @@ func (m *Main) clientDeleteCommand(g *globals) *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			d, err := m.openClientData(ctx, g)
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/keys"
 )
 
@@ -25,24 +24,13 @@ signed has expired. A running server picks the change up within a minute.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			dataDir, err := g.ensureDataDir()
+			d, err := m.openData(ctx, g)
 			if err != nil {
 				return err
 			}
-			mk, err := keys.LoadMasterKey(dataDir, m.Getenv)
-			if err != nil {
-				return err
-			}
-			cfg, _, err := g.loadConfig(func() (config.Demo, error) { return demoSecrets(mk) })
-			if err != nil {
-				return err
-			}
-			st, err := openStore(ctx, cfg, dataDir)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			mgr := keys.NewManager(st, mk, keys.Options{
+			defer d.close()
+			cfg, st := d.cfg, d.store
+			mgr := keys.NewManager(st, d.master, keys.Options{
 				Algorithms:       cfg.Keys.Algorithms,
 				RotateEvery:      cfg.Keys.RotateEvery.Duration,
 				Prepublish:       cfg.Keys.Prepublish.Duration,
