@@ -336,6 +336,24 @@ func (s *Server) routes() *http.ServeMux {
 		}
 		mux.HandleFunc("GET "+PathAssets+"{file}", s.pages.serveAsset)
 	}
+	// Everything else gets a JSON error rather than the mux's text/plain (Part C HTTP-11): 405
+	// with Allow for a known endpoint asked with another method, 404 otherwise.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, refuse(http.StatusMethodNotAllowed, "invalid_request", "this endpoint does not accept "+r.Method))
+			return
+		}
+		writeError(w, refuse(http.StatusNotFound, "not_found", "no such endpoint"))
+	})
 	return mux
 }
 
