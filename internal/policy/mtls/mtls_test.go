@@ -85,9 +85,11 @@ func parseCert(t testing.TB, der []byte) *x509.Certificate {
 	return c
 }
 
-// issue makes a client certificate from the CA, with whatever names tmpl holds.
-func (p *pki) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
+// issue makes a client certificate from the CA, with whatever names tmpl holds. It works on a
+// copy of tmpl, which parallel subtests share.
+func (p *pki) issue(t testing.TB, shared *x509.Certificate) tls.Certificate {
 	t.Helper()
+	tmpl := *shared
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +99,7 @@ func (p *pki) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
 	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.key)
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, p.ca, key.Public(), p.key)
 	if err != nil {
 		t.Fatal(err)
 	}
