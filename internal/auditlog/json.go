@@ -5,7 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/tiaki-nz/tiaki/internal/jsonstr"
 )
 
 // TimeFormat is how events write their time: RFC 3339 in UTC with milliseconds (LOG-05 asks
@@ -65,7 +66,7 @@ func (s *JSONSink) Emit(e *Event) {
 			if i > 0 {
 				b = append(b, ' ')
 			}
-			b = appendEscaped(b, string(c))
+			b = jsonstr.Append(b, string(c))
 		}
 		b = append(b, '"')
 	}
@@ -105,47 +106,6 @@ func appendField(b []byte, key, value string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, `":"`...)
-	b = appendEscaped(b, value)
+	b = jsonstr.Append(b, value)
 	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendEscaped appends s as the inside of a JSON string (RFC 8259 §7), escaping as
-// encoding/json does: quotes, backslashes, control characters, and <, >, & so a line pasted
-// into HTML stays inert; invalid UTF-8 becomes U+FFFD so every line is valid JSON.
-func appendEscaped(b []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return b
 }

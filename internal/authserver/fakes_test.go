@@ -151,13 +151,6 @@ func (f *fakeSessions) DeleteExpiredSessions(_ context.Context, before time.Time
 	return n, nil
 }
 
-// count returns how many records of kind exist.
-func (f *fakeSessions) count(kind tiaki.SessionKind) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.records[kind])
-}
-
 // dump returns every stored record's data and index values, to check nothing secret is kept.
 func (f *fakeSessions) dump() string {
 	f.mu.Lock()

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/tiaki-nz/tiaki/internal/jsonstr"
 )
 
 // TypeBase prefixes a Denial's Type to make the problem "type" URI (RFC 9457 §3.1.1): a stable
@@ -105,7 +106,7 @@ func Render(w http.ResponseWriter, r *http.Request, d *Denial) {
 		b = append(b, "about:blank"...) // RFC 9457 §4.2.1
 	} else {
 		b = append(b, TypeBase...)
-		b = appendEscaped(b, d.Type)
+		b = jsonstr.Append(b, d.Type)
 	}
 	b = append(b, '"')
 	b = append(b, `,"title":`...)
@@ -141,46 +142,11 @@ func Render(w http.ResponseWriter, r *http.Request, d *Denial) {
 	}
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendString appends s as a JSON string. Besides what JSON requires it escapes <, > and & (so
 // the body is inert if a browser sniffs it as HTML), U+2028 and U+2029, and replaces invalid
 // UTF-8 with U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, s)
+	b = jsonstr.Append(b, s)
 	return append(b, '"')
-}
-
-// appendEscaped appends the JSON escaping of s, without quotes.
-func appendEscaped(b []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return b
 }

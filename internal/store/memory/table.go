@@ -78,14 +78,6 @@ func (t *table[V]) put(s *shard[V], key string, v V, now int64, exists bool) err
 	return nil
 }
 
-// remove deletes key; the caller holds the shard's write lock.
-func (t *table[V]) remove(s *shard[V], key string) {
-	if _, ok := s.m[key]; ok {
-		delete(s.m, key)
-		t.size.Add(-1)
-	}
-}
-
 // sweep drops the shard's expired entries.
 func (t *table[V]) sweep(s *shard[V], now int64) {
 	s.swept = now
