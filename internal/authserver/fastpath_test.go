@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,10 +34,29 @@ type fastEnv struct {
 	srv   *Server
 	keys  *fakeKeys
 	clock *fakeClock // Deps.Now: the grant store's clock
-	wall  *fakeClock // the clock introspectFast judges JWT times by
+	wall  *wallClock // the clock introspectFast judges JWT times by
 	feed  *fakeFeed
 	// engineCalls counts the requests that reached the engine.
 	engineCalls atomic.Int64
+}
+
+// wallClock is the real clock plus an offset a test can advance. The engine stamps iat with the
+// real clock, so a frozen fake would call a token issued a second later "not yet valid".
+type wallClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *wallClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *wallClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 func newFastEnv(t *testing.T, withFeed bool) *fastEnv {
@@ -44,7 +64,7 @@ func newFastEnv(t *testing.T, withFeed bool) *fastEnv {
 	e := &fastEnv{
 		keys:  newFakeKeys(t, "es256-1"),
 		clock: &fakeClock{t: time.Now()},
-		wall:  &fakeClock{t: time.Now()},
+		wall:  &wallClock{},
 	}
 	deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Keys: e.keys, Now: e.clock.Now, Logger: discardLogger()}
 	if withFeed {
