@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -95,6 +96,7 @@ func (g *Gateway) rewrite(rt *route, pr *httputil.ProxyRequest) {
 	}
 	pr.SetURL(rt.Upstream)
 	pr.SetXForwarded()
+	inMemoryBody(pr.In, pr.Out)
 	if err := g.prepareUpstream(rt, pr.Out.Header, pr.In.Context()); err != nil {
 		// Rewrite cannot refuse; a context cancelled with the cause makes the transport fail
 		// at once, and proxyError turns the cause into a 500. Nothing reaches the upstream
@@ -139,6 +141,26 @@ func (p proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.toUpstream(r)
 	}
 	p.rp.ServeHTTP(w, r)
+}
+
+// maxInMemoryBody is the largest buffered body handed upstream as a copy (see inMemoryBody).
+const maxInMemoryBody = 64 << 10
+
+// inMemoryBody gives the transport a small body that a policy already buffered as a
+// bytes.Reader, the one kind it writes together with the request headers: any other body
+// (ReverseProxy's own wrapper included, hence this runs in Rewrite) makes it flush the headers
+// first, a second write system call to the upstream for every request with a body. The
+// transport may still be writing after the response has arrived and the policy's pooled buffer
+// has gone back, so it gets a copy.
+func inMemoryBody(in, out *http.Request) {
+	b, ok := in.Body.(interface{ Bytes() []byte })
+	if !ok || out.Body == nil || in.ContentLength <= 0 || in.ContentLength > maxInMemoryBody {
+		return
+	}
+	if data := b.Bytes(); int64(len(data)) == in.ContentLength {
+		out.Body = io.NopCloser(bytes.NewReader(bytes.Clone(data)))
+		out.ContentLength = in.ContentLength
+	}
 }
 
 // proxyError answers a failed upstream exchange. The client learns only the class of failure;
