@@ -63,7 +63,7 @@ type Gateway struct {
 	table     atomic.Pointer[table]
 	log       *slog.Logger
 	errorLog  *log.Logger
-	transport *http.Transport // shared by routes without UpstreamTLS, across swaps
+	transport *syncTransport // shared by routes without UpstreamTLS, across swaps
 	buffers   bufferPool
 	withID    http.Handler
 	audit     auditlog.Sink
@@ -84,7 +84,7 @@ var (
 
 // New compiles routes and returns a gateway serving them.
 func New(routes []Route, opts Options) (*Gateway, error) {
-	g := &Gateway{log: opts.Logger, transport: newTransport(nil), audit: opts.Audit, clientIP: opts.ClientIP, now: opts.Now}
+	g := &Gateway{log: opts.Logger, transport: newSyncTransport(nil), audit: opts.Audit, clientIP: opts.ClientIP, now: opts.Now}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -200,7 +200,7 @@ func (g *Gateway) compile(routes []Route) (*table, error) {
 		} else {
 			tr := g.transport
 			if rt.UpstreamTLS != nil {
-				tr = newTransport(rt.UpstreamTLS)
+				tr = newSyncTransport(rt.UpstreamTLS)
 				t.owned = append(t.owned, tr)
 			}
 			upstream = proxied{g.newProxy(rt, tr)}

@@ -158,7 +158,9 @@ func inMemoryBody(in, out *http.Request) {
 		return
 	}
 	if data := b.Bytes(); int64(len(data)) == in.ContentLength {
-		out.Body = io.NopCloser(bytes.NewReader(bytes.Clone(data)))
+		data = bytes.Clone(data)
+		out.Body = io.NopCloser(bytes.NewReader(data))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 		out.ContentLength = in.ContentLength
 	}
 }

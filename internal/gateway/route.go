@@ -135,7 +135,7 @@ type route struct {
 type table struct {
 	hosts   map[string]map[string]*route // host → prefix → route
 	anyHost map[string]*route            // prefix → route, for routes without Host
-	owned   []*http.Transport            // transports made for routes with UpstreamTLS
+	owned   []*syncTransport             // transports made for routes with UpstreamTLS
 }
 
 // match finds the route for a request, or nil.

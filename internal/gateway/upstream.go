@@ -1,0 +1,407 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// syncTransport is the upstream RoundTripper for the common request: HTTP/1.1, no protocol
+// upgrade, and a body that is already in memory (or none). It writes the request and reads the
+// response on the calling goroutine over a pooled connection, with net/http's own wire code
+// (Request.Write, ReadResponse). http.Transport hands every request to two goroutines per
+// connection (a writer and a reader) and back; on a gateway pinned to one CPU those hand-offs
+// and their allocations cost more than the proxying itself (gateway-notes.md measured a
+// synchronous client at about 1.3× the throughput).
+//
+// Everything else goes to the fallback http.Transport: upgrades (it hands back the raw
+// connection), and bodies still streaming from the client, which need writing and reading at
+// once (an upstream may answer before it has read the whole body).
+type syncTransport struct {
+	fallback *http.Transport
+	tlsConf  *tls.Config // nil for plain HTTP upstreams
+	dialer   net.Dialer
+
+	mu   sync.Mutex
+	idle map[connKey][]*upstreamConn // by "scheme://host:port", most recently used last
+}
+
+// connKey names an upstream: connections to it are interchangeable. The URL's host is the
+// key as it stands (a port or not), so finding a pooled connection allocates nothing.
+type connKey struct{ scheme, host string }
+
+// upstreamConn is one keep-alive connection to an upstream.
+type upstreamConn struct {
+	key      connKey
+	conn     net.Conn
+	limit    limitedReader // bounds the response header (maxResponseHeader)
+	out      countingWriter
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	idleFrom time.Time
+	reused   bool
+}
+
+// probeAfterIdle is how long a connection sits idle before it is checked for a close by the
+// upstream before reuse.
+const probeAfterIdle = 500 * time.Millisecond
+
+// maxInformational bounds the 1xx responses read before the final one, as http.Transport does.
+const maxInformational = 5
+
+func newSyncTransport(tlsConf *tls.Config) *syncTransport {
+	fallback := newTransport(tlsConf)
+	return &syncTransport{
+		fallback: fallback,
+		tlsConf:  fallback.TLSClientConfig,
+		dialer:   net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
+		idle:     map[connKey][]*upstreamConn{},
+	}
+}
+
+// CloseIdleConnections closes every idle connection, the fallback's too.
+func (t *syncTransport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[connKey][]*upstreamConn{}
+	t.mu.Unlock()
+	for _, conns := range idle {
+		for _, c := range conns {
+			c.conn.Close()
+		}
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !synchronous(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	key := connKey{req.URL.Scheme, req.URL.Host}
+	for attempt := 0; ; attempt++ {
+		c, err := t.conn(req.Context(), key, req.URL)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.exchange(c, req)
+		if err == nil {
+			return resp, nil
+		}
+		c.conn.Close()
+		if attempt > 0 || !c.reused || !retryable(req, err) || req.Context().Err() != nil {
+			return nil, errors.Unwrap(err)
+		}
+		if req.GetBody != nil {
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// retryable reports whether a request that failed on a kept-alive connection may be sent
+// again on a new one, by http.Transport's rule: when none of it reached the upstream, or when
+// the upstream sent nothing back and the request is idempotent (RFC 9110 §9.2.2), since the
+// upstream most likely closed the connection while it sat idle.
+func retryable(req *http.Request, err error) bool {
+	if errors.Is(err, errNothingWritten) {
+		return true
+	}
+	if !errors.Is(err, errNothingRead) {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// synchronous reports whether req can take the synchronous path.
+func synchronous(req *http.Request) bool {
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return false
+	}
+	if _, ok := req.Header["Upgrade"]; ok {
+		return false
+	}
+	if req.Trailer != nil {
+		return false
+	}
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// Failures before the upstream could have acted on the request: nothing of it was written, or
+// nothing of a response was read.
+var (
+	errNothingWritten = errors.New("gateway: upstream connection failed before the request was sent")
+	errNothingRead    = errors.New("gateway: upstream connection failed before a response")
+)
+
+// early is a failure before the upstream sent a byte of response; RoundTrip unwraps it.
+type early struct {
+	err     error
+	written bool
+}
+
+func (e *early) Error() string { return e.err.Error() }
+func (e *early) Unwrap() error { return e.err }
+func (e *early) Is(target error) bool {
+	return target == errNothingRead || target == errNothingWritten && !e.written
+}
+
+// exchange writes req on c and reads the response's status and headers. The body is read by
+// the caller through the returned response; the connection goes back to the pool once the
+// body has been read to its end.
+func (t *syncTransport) exchange(c *upstreamConn, req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	// The request's deadline and cancellation become the connection's: a read or write then
+	// fails at once, wherever it is. Without a deadline, the wait for the response header is
+	// still bounded by MaxTimeout (http.Transport's ResponseHeaderTimeout); the body is not.
+	deadline, bounded := ctx.Deadline()
+	headerDeadline := deadline
+	if !bounded || time.Until(deadline) > MaxTimeout {
+		headerDeadline = time.Now().Add(MaxTimeout)
+	}
+	c.conn.SetDeadline(headerDeadline)
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		return nil, err
+	}
+
+	c.out.n = 0
+	if err := req.Write(c.bw); err != nil {
+		return fail(&early{err: err, written: c.out.n > 0})
+	}
+	if err := c.bw.Flush(); err != nil {
+		return fail(&early{err: err, written: c.out.n > 0})
+	}
+	c.limit.n = maxResponseHeader
+	var resp *http.Response
+	for informational := 0; ; informational++ {
+		var err error
+		if _, err = c.br.Peek(1); err != nil {
+			if informational == 0 {
+				return fail(&early{err: err, written: true})
+			}
+			return fail(&wrapped{err})
+		}
+		if resp, err = http.ReadResponse(c.br, req); err != nil {
+			return fail(&wrapped{err})
+		}
+		code := resp.StatusCode
+		if code < 100 || code >= 200 || code == http.StatusSwitchingProtocols {
+			break
+		}
+		if informational == maxInformational {
+			return fail(&wrapped{errors.New("gateway: too many 1xx responses from the upstream")})
+		}
+		// 100 Continue was the server's to send the client; others (103 Early Hints) go on
+		// through ReverseProxy's hook.
+		if trace := httptrace.ContextClientTrace(ctx); code != http.StatusContinue && trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return fail(&wrapped{err})
+			}
+		}
+	}
+	c.limit.n = -1
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Not asked for (synchronous excludes upgrades): nothing to read or reuse.
+		return fail(&wrapped{errors.New("gateway: unrequested protocol switch from the upstream")})
+	}
+	if !bounded {
+		c.conn.SetDeadline(time.Time{})
+	} else if !headerDeadline.Equal(deadline) {
+		c.conn.SetDeadline(deadline)
+	}
+	keep := !resp.Close && !req.Close
+	resp.Body = &upstreamBody{ReadCloser: resp.Body, t: t, c: c, stop: stop, keep: keep}
+	return resp, nil
+}
+
+// wrapped is an error that RoundTrip unwraps for its caller; the wrapper only keeps it from
+// matching errNothingRead.
+type wrapped struct{ err error }
+
+func (w *wrapped) Error() string { return w.err.Error() }
+func (w *wrapped) Unwrap() error { return w.err }
+
+// upstreamBody is a response body on a pooled connection: read to its end, it returns the
+// connection to the pool; closed early, it closes the connection.
+type upstreamBody struct {
+	io.ReadCloser
+	t    *syncTransport
+	c    *upstreamConn
+	stop func() bool
+	keep bool
+	done bool
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.finish(err == io.EOF)
+	}
+	return n, err
+}
+
+func (b *upstreamBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+// finish gives the connection back (complete is true when the body was read to its end) or
+// closes it.
+func (b *upstreamBody) finish(complete bool) {
+	b.done = true
+	cancelled := !b.stop() // the context ended and may have set a past deadline
+	if complete && b.keep && !cancelled && b.c.br.Buffered() == 0 {
+		b.t.put(b.c)
+		return
+	}
+	b.c.conn.Close()
+}
+
+// conn returns an idle connection to the upstream, or dials one.
+func (t *syncTransport) conn(ctx context.Context, key connKey, u *url.URL) (*upstreamConn, error) {
+	now := time.Now()
+	t.mu.Lock()
+	for conns := t.idle[key]; len(conns) > 0; conns = t.idle[key] {
+		c := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		t.idle[key] = conns[:len(conns)-1]
+		idle := now.Sub(c.idleFrom)
+		if idle >= idleConnTimeout {
+			c.conn.Close()
+			continue
+		}
+		t.mu.Unlock()
+		// Upstreams close idle connections after a few seconds (Node.js after 5, gunicorn
+		// after 2); one idle for a while is checked before use, one just returned is not.
+		if idle >= probeAfterIdle && unusable(c.conn) {
+			c.conn.Close()
+			t.mu.Lock()
+			continue
+		}
+		c.reused = true
+		return c, nil
+	}
+	t.mu.Unlock()
+	return t.dial(ctx, key, u)
+}
+
+func (t *syncTransport) dial(ctx context.Context, key connKey, u *url.URL) (*upstreamConn, error) {
+	addr := canonicalAddr(u)
+	conn, err := t.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "https" {
+		conf := t.tlsConf.Clone()
+		if conf.ServerName == "" {
+			conf.ServerName = u.Hostname()
+		}
+		conf.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(conn, conf)
+		hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+		err = tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	c := &upstreamConn{key: key, conn: conn}
+	c.limit = limitedReader{r: conn, n: -1}
+	c.br = bufio.NewReaderSize(&c.limit, 4<<10)
+	c.out.w = conn
+	c.bw = bufio.NewWriterSize(&c.out, 4<<10)
+	return c, nil
+}
+
+// put returns a connection to the idle pool, closing the oldest past maxIdlePerHost.
+func (t *syncTransport) put(c *upstreamConn) {
+	c.conn.SetDeadline(time.Time{})
+	c.idleFrom = time.Now()
+	t.mu.Lock()
+	conns := append(t.idle[c.key], c)
+	var evict *upstreamConn
+	if len(conns) > maxIdlePerHost {
+		evict = conns[0]
+		conns = append(conns[:0], conns[1:]...)
+	}
+	t.idle[c.key] = conns
+	t.mu.Unlock()
+	if evict != nil {
+		evict.conn.Close()
+	}
+}
+
+// countingWriter counts the bytes written through it: whether any of a request reached the
+// connection decides whether it may be retried.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// limitedReader fails reads once n bytes have been read, while n >= 0: it bounds the
+// response header the way http.Transport's MaxResponseHeaderBytes does.
+type limitedReader struct {
+	r io.Reader
+	n int64 // negative: no limit
+}
+
+var errHeaderTooLarge = errors.New("gateway: upstream response header too large")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// canonicalAddr is u's host with the scheme's default port when it has none.
+func canonicalAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(u.Hostname(), "["), "]"), port)
+}
