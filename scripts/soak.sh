@@ -4,7 +4,7 @@
 # INTERVAL seconds. Prints one line per sample; "flat" means the last samples stay within a few
 # percent of the first ones after warm-up. Needs ../shared/bench/run-peers.sh setup (wrk, the
 # backend) to have run once.
-#   scripts/soak.sh token|introspect|gateway [DURATION_S=60] [INTERVAL_S=5]
+#   scripts/soak.sh token|introspect|gateway|gateway-full [DURATION_S=60] [INTERVAL_S=5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-token}; duration=${2:-60}; interval=${3:-5}
@@ -27,7 +27,13 @@ case $what in
     tok=$(curl -s --cacert "$ca" -H "Authorization: $basic" -d grant_type=client_credentials -d scope=api:read https://127.0.0.1:9443/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
     url=https://127.0.0.1:9443/introspect; lua="wrk.method='POST'; wrk.body='token=$tok'; wrk.headers['Authorization']='$basic'; wrk.headers['Content-Type']='application/x-www-form-urlencoded'" ;;
   gateway) url=https://127.0.0.1:9444/pass/; lua="" ;;
-  *) echo "usage: $0 token|introspect|gateway [DURATION_S] [INTERVAL_S]" >&2; exit 2 ;;
+  gateway-full)
+    key=$(TIAKI_BENCH_SECRET=$secret "$data/tiaki" apikey create --config bench/tiaki-bench.yaml --data "$data/d" --api full --name soak 2>/dev/null | grep -o 'tk_[A-Za-z0-9_-]*' | head -1)
+    tok=$(curl -s --cacert "$ca" -H "Authorization: $basic" -d grant_type=client_credentials -d scope=api:read -d resource=https://127.0.0.1:9444/full https://127.0.0.1:9443/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    sleep 2 # the key reaches the gateway's cache through the store poller
+    body=$(sed "s/'/\\\\'/g" bench/full-body.json)
+    url=https://127.0.0.1:9444/full/orders; lua="wrk.method='POST'; wrk.body='$body'; wrk.headers['API-Key']='$key'; wrk.headers['Authorization']='Bearer $tok'; wrk.headers['Content-Type']='application/json'" ;;
+  *) echo "usage: $0 token|introspect|gateway|gateway-full [DURATION_S] [INTERVAL_S]" >&2; exit 2 ;;
 esac
 echo "$lua" >"$data/req.lua"
 taskset -c 1 wrk -t1 -c64 -d"${duration}s" -s "$data/req.lua" "$url" >"$data/wrk.txt" 2>&1 &
@@ -39,4 +45,4 @@ for ((t = 0; t <= duration; t += interval)); do
   sleep "$interval"
 done
 wait "$load" || true
-grep -E 'Requests/sec|Latency' "$data/wrk.txt"
+grep -E 'Requests/sec|Latency|Non-2xx|Socket errors' "$data/wrk.txt"

@@ -18,19 +18,19 @@ func (b bufferedBody) Bytes() []byte {
 	return data
 }
 
-// countingWriter counts the writes that reach it: each would be a system call on a connection.
-type countingWriter struct {
+// writeCounter counts the writes that reach it: each would be a system call on a connection.
+type writeCounter struct {
 	writes int
 	buf    bytes.Buffer
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return c.buf.Write(p) }
+func (c *writeCounter) Write(p []byte) (int, error) { c.writes++; return c.buf.Write(p) }
 
 // upstreamWrites serialises an outbound request the way the transport does and counts the
 // writes it makes.
 func upstreamWrites(t *testing.T, out *http.Request) (int, string) {
 	t.Helper()
-	var w countingWriter
+	var w writeCounter
 	if err := out.Write(&w); err != nil {
 		t.Fatal(err)
 	}

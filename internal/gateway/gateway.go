@@ -1,9 +1,11 @@
 // Package gateway is Tiaki's API gateway: it matches each request to a route, enforces the
 // route's method list, size and time limits and policies, and proxies what passes to the
 // upstream with httputil.ReverseProxy. Start with New and Gateway.ServeHTTP; route.go holds the
-// Route type and the route table, proxy.go the upstream side, exchange.go the per-request
-// state and response writer (final headers, audit event), identity.go the signed identity
-// assertion sent upstream, metrics.go the Prometheus collectors.
+// Route type and the route table, proxy.go the upstream side, upstream.go the transport
+// (synchronous on pooled connections for the common request, http.Transport for the rest),
+// exchange.go the per-request state and response writer (final headers, audit event),
+// identity.go the signed identity assertion sent upstream, metrics.go the Prometheus
+// collectors.
 //
 // The cheapest checks run first, so abuse costs little: path sanity, route match, method,
 // body size, then the route's policies (authentication, then authorization), then the proxy.
