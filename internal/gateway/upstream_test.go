@@ -88,6 +88,51 @@ func TestSyncTransportReusesConnections(t *testing.T) {
 	}
 }
 
+func TestSyncTransportExpectContinue(t *testing.T) {
+	t.Parallel()
+	// The upstream answers "Expect: 100-continue" with a 100 before the final response; the
+	// client already had its 100 from the gateway, so this one is read past, not forwarded.
+	up := httptest.NewServer(echo("main"))
+	t.Cleanup(up.Close)
+	front, client := syncGateway(t, up.URL, 0)
+	body := strings.Repeat("b", 3000)
+	res := send(t, client, "POST", front.URL+"/s/upload", http.Header{"Expect": {"100-continue"}, "Content-Type": {"text/plain"}},
+		strings.NewReader(body))
+	if res.status != 200 || res.echo == nil || res.echo.BodyLen != len(body) {
+		t.Fatalf("status %d: %s", res.status, res.body)
+	}
+	for i := range 3 { // and the connection stays usable
+		if res := send(t, client, "GET", front.URL+"/s/next", nil, nil); res.status != 200 {
+			t.Fatalf("request %d after the 100-continue exchange: status %d", i, res.status)
+		}
+	}
+}
+
+func TestSyncTransportHead(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1234")
+		if r.Method != http.MethodHead {
+			w.Write(bytes.Repeat([]byte("x"), 1234))
+		}
+	}))
+	t.Cleanup(up.Close)
+	front, client := syncGateway(t, up.URL, 0)
+	for i := range 3 {
+		resp, err := client.Head(front.URL + "/s/file")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != 1234 {
+			t.Fatalf("HEAD %d: status %d, length %d; want 200 and the upstream's 1234", i, resp.StatusCode, resp.ContentLength)
+		}
+	}
+	if res := send(t, client, "GET", front.URL+"/s/file", nil, nil); res.status != 200 || len(res.body) != 1234 {
+		t.Errorf("GET after HEADs: status %d, %d bytes", res.status, len(res.body))
+	}
+}
+
 func TestSyncTransportTrailersAndChunks(t *testing.T) {
 	t.Parallel()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
