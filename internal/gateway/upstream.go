@@ -33,7 +33,7 @@ type syncTransport struct {
 	dialer   net.Dialer
 
 	mu   sync.Mutex
-	idle map[connKey][]*upstreamConn // by "scheme://host:port", most recently used last
+	idle map[connKey][]*upstreamConn // most recently used last
 }
 
 // connKey names an upstream: connections to it are interchangeable. The URL's host is the
@@ -100,7 +100,10 @@ func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		c.conn.Close()
 		if attempt > 0 || !c.reused || !retryable(req, err) || req.Context().Err() != nil {
-			return nil, errors.Unwrap(err)
+			if e, ok := err.(*early); ok {
+				err = e.err
+			}
+			return nil, err
 		}
 		if req.GetBody != nil {
 			if req.Body, err = req.GetBody(); err != nil {
@@ -115,6 +118,9 @@ func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // the upstream sent nothing back and the request is idempotent (RFC 9110 §9.2.2), since the
 // upstream most likely closed the connection while it sat idle.
 func retryable(req *http.Request, err error) bool {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return false // an upstream too slow is not a connection gone stale
+	}
 	if errors.Is(err, errNothingWritten) {
 		return true
 	}
@@ -151,7 +157,8 @@ var (
 	errNothingRead    = errors.New("gateway: upstream connection failed before a response")
 )
 
-// early is a failure before the upstream sent a byte of response; RoundTrip unwraps it.
+// early is a failure before the upstream sent a byte of response; RoundTrip returns the error
+// it holds.
 type early struct {
 	err     error
 	written bool
@@ -198,30 +205,30 @@ func (t *syncTransport) exchange(c *upstreamConn, req *http.Request) (*http.Resp
 			if informational == 0 {
 				return fail(&early{err: err, written: true})
 			}
-			return fail(&wrapped{err})
+			return fail(err)
 		}
 		if resp, err = http.ReadResponse(c.br, req); err != nil {
-			return fail(&wrapped{err})
+			return fail(err)
 		}
 		code := resp.StatusCode
 		if code < 100 || code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
 		if informational == maxInformational {
-			return fail(&wrapped{errors.New("gateway: too many 1xx responses from the upstream")})
+			return fail(errors.New("gateway: too many 1xx responses from the upstream"))
 		}
 		// 100 Continue was the server's to send the client; others (103 Early Hints) go on
 		// through ReverseProxy's hook.
 		if trace := httptrace.ContextClientTrace(ctx); code != http.StatusContinue && trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-				return fail(&wrapped{err})
+				return fail(err)
 			}
 		}
 	}
 	c.limit.n = -1
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// Not asked for (synchronous excludes upgrades): nothing to read or reuse.
-		return fail(&wrapped{errors.New("gateway: unrequested protocol switch from the upstream")})
+		return fail(errors.New("gateway: unrequested protocol switch from the upstream"))
 	}
 	if !bounded {
 		c.conn.SetDeadline(time.Time{})
@@ -232,13 +239,6 @@ func (t *syncTransport) exchange(c *upstreamConn, req *http.Request) (*http.Resp
 	resp.Body = &upstreamBody{ReadCloser: resp.Body, t: t, c: c, stop: stop, keep: keep}
 	return resp, nil
 }
-
-// wrapped is an error that RoundTrip unwraps for its caller; the wrapper only keeps it from
-// matching errNothingRead.
-type wrapped struct{ err error }
-
-func (w *wrapped) Error() string { return w.err.Error() }
-func (w *wrapped) Unwrap() error { return w.err }
 
 // upstreamBody is a response body on a pooled connection: read to its end, it returns the
 // connection to the pool; closed early, it closes the connection.

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -388,6 +390,30 @@ func TestSynchronousPath(t *testing.T) {
 	} {
 		if got := synchronous(tc.req); got != tc.want {
 			t.Errorf("%s: synchronous = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	get := httptest.NewRequest("GET", "http://up.test/", nil)
+	post := httptest.NewRequest("POST", "http://up.test/", nil)
+	keyed := httptest.NewRequest("POST", "http://up.test/", nil)
+	keyed.Header.Set("Idempotency-Key", "k-1")
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		err  error
+		want bool
+	}{
+		{"GET, connection closed before a response", get, &early{err: io.EOF, written: true}, true},
+		{"POST, nothing written", post, &early{err: io.ErrClosedPipe}, true},
+		{"POST, written, nothing read", post, &early{err: io.EOF, written: true}, false},
+		{"POST with an idempotency key, nothing read", keyed, &early{err: io.EOF, written: true}, true},
+		{"GET, upstream too slow", get, &early{err: os.ErrDeadlineExceeded, written: true}, false},
+		{"GET, malformed response", get, errors.New("malformed HTTP response"), false},
+	} {
+		if got := retryable(tc.req, tc.err); got != tc.want {
+			t.Errorf("%s: retryable = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
