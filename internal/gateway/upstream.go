@@ -29,7 +29,7 @@ import (
 // once (an upstream may answer before it has read the whole body).
 type syncTransport struct {
 	fallback *http.Transport
-	tlsConf  *tls.Config // nil for plain HTTP upstreams
+	tlsConf  *tls.Config // for https upstreams: TLS 1.3, the route's roots and client certificate if set
 	dialer   net.Dialer
 
 	mu   sync.Mutex
