@@ -1,8 +1,9 @@
 // Package gateway is Tiaki's API gateway: it matches each request to a route, enforces the
 // route's method list, size and time limits and policies, and proxies what passes to the
 // upstream with httputil.ReverseProxy. Start with New and Gateway.ServeHTTP; route.go holds the
-// Route type and the route table, proxy.go the upstream side, upstream.go the transport
-// (synchronous on pooled connections for the common request, http.Transport for the rest),
+// Route type and the route table, proxy.go the upstream side, forward.go its fast path for the
+// common request (ReverseProxy serves the rest), upstream.go the transport (synchronous on
+// pooled connections for the common request, http.Transport for the rest),
 // exchange.go the per-request state and response writer (final headers, audit event),
 // identity.go the signed identity assertion sent upstream, metrics.go the Prometheus
 // collectors.
@@ -205,7 +206,7 @@ func (g *Gateway) compile(routes []Route) (*table, error) {
 				tr = newSyncTransport(rt.UpstreamTLS)
 				t.owned = append(t.owned, tr)
 			}
-			upstream = proxied{g.newProxy(rt, tr)}
+			upstream = proxied{rp: g.newProxy(rt, tr), fwd: &forwarder{g: g, rt: rt, t: tr}}
 		}
 		// Leading checkers run in serve's loop; from the first policy that must wrap the
 		// exchange on, the rest are chained through Enforce.

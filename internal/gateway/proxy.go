@@ -130,15 +130,22 @@ func (g *Gateway) prepareUpstream(rt *route, h http.Header, ctx context.Context)
 	return nil
 }
 
-// proxied hands a request to ReverseProxy, staging the response headers set so far (see
-// exchange): ReverseProxy would add the upstream's values to them and clear them after
-// forwarding a 1xx response.
-type proxied struct{ rp *httputil.ReverseProxy }
+// proxied hands a request to the forwarder if it can take it (see direct), to ReverseProxy
+// otherwise, staging the response headers set so far (see exchange): both add the upstream's
+// values to them and clear them after forwarding a 1xx response.
+type proxied struct {
+	rp  *httputil.ReverseProxy
+	fwd *forwarder
+}
 
 // ServeHTTP implements http.Handler.
 func (p proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ex := exchangeOf(w); ex != nil {
 		ex.toUpstream(r)
+	}
+	if direct(r) {
+		p.fwd.serve(w, r)
+		return
 	}
 	p.rp.ServeHTTP(w, r)
 }

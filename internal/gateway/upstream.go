@@ -83,18 +83,29 @@ func (t *syncTransport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-// RoundTrip implements http.RoundTripper.
+// RoundTrip implements http.RoundTripper. 1xx responses other than 100 go to the request's
+// httptrace.ClientTrace, as http.Transport delivers them (ReverseProxy forwards them so).
 func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !synchronous(req) {
 		return t.fallback.RoundTrip(req)
 	}
+	var informational func(int, http.Header) error
+	if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+		informational = func(code int, h http.Header) error { return trace.Got1xxResponse(code, textproto.MIMEHeader(h)) }
+	}
+	return t.send(req, informational)
+}
+
+// send is RoundTrip on the synchronous path, with 1xx responses other than 100 given to
+// informational (if not nil).
+func (t *syncTransport) send(req *http.Request, informational func(code int, h http.Header) error) (*http.Response, error) {
 	key := connKey{req.URL.Scheme, req.URL.Host}
 	for attempt := 0; ; attempt++ {
 		c, err := t.conn(req.Context(), key, req.URL)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(c, req)
+		resp, err := t.exchange(c, req, informational)
 		if err == nil {
 			return resp, nil
 		}
@@ -173,7 +184,7 @@ func (e *early) Is(target error) bool {
 // exchange writes req on c and reads the response's status and headers. The body is read by
 // the caller through the returned response; the connection goes back to the pool once the
 // body has been read to its end.
-func (t *syncTransport) exchange(c *upstreamConn, req *http.Request) (*http.Response, error) {
+func (t *syncTransport) exchange(c *upstreamConn, req *http.Request, informational func(int, http.Header) error) (*http.Response, error) {
 	ctx := req.Context()
 	// The request's deadline and cancellation become the connection's: a read or write then
 	// fails at once, wherever it is. Without a deadline, the wait for the response header is
@@ -199,10 +210,10 @@ func (t *syncTransport) exchange(c *upstreamConn, req *http.Request) (*http.Resp
 	}
 	c.limit.n = maxResponseHeader
 	var resp *http.Response
-	for informational := 0; ; informational++ {
+	for n1xx := 0; ; n1xx++ {
 		var err error
 		if _, err = c.br.Peek(1); err != nil {
-			if informational == 0 {
+			if n1xx == 0 {
 				return fail(&early{err: err, written: true})
 			}
 			return fail(err)
@@ -214,13 +225,12 @@ func (t *syncTransport) exchange(c *upstreamConn, req *http.Request) (*http.Resp
 		if code < 100 || code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
-		if informational == maxInformational {
+		if n1xx == maxInformational {
 			return fail(errors.New("gateway: too many 1xx responses from the upstream"))
 		}
-		// 100 Continue was the server's to send the client; others (103 Early Hints) go on
-		// through ReverseProxy's hook.
-		if trace := httptrace.ContextClientTrace(ctx); code != http.StatusContinue && trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+		// 100 Continue was the server's to send the client; others (103 Early Hints) go on.
+		if code != http.StatusContinue && informational != nil {
+			if err := informational(code, resp.Header); err != nil {
 				return fail(err)
 			}
 		}
