@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -42,7 +41,7 @@ type node struct {
 
 	// strings
 	minLen, maxLen int // maxLen < 0: none
-	pattern        *regexp.Regexp
+	pattern        *pattern
 	patternText    string
 
 	enum *enumSet
@@ -264,12 +263,12 @@ func (c *compiler) fill(n *node, s *openapi3.Schema) error {
 		n.maxLen = int(min(*s.MaxLength, math.MaxInt32))
 	}
 	if s.Pattern != "" {
-		re, err := regexp.Compile(s.Pattern)
+		p, err := compilePattern(s.Pattern)
 		if err != nil {
 			// JSON Schema patterns are ECMA-262; Go's RE2 lacks look-around and back-references.
 			return fmt.Errorf("pattern %q is not valid RE2 syntax: %w", s.Pattern, err)
 		}
-		n.pattern, n.patternText = re, s.Pattern
+		n.pattern, n.patternText = p, s.Pattern
 	}
 
 	// enum and const

@@ -281,7 +281,7 @@ func stringProblem(n *node, s []byte) string {
 			return "must be at most " + strconv.Itoa(n.maxLen) + " characters long"
 		}
 	}
-	if n.pattern != nil && !n.pattern.Match(s) {
+	if n.pattern != nil && !n.pattern.match(s) {
 		return "must match the pattern " + n.patternText
 	}
 	if n.format != formatNone && !n.format.checkString(s) {
