@@ -3,17 +3,23 @@ package gateway
 import (
 	"bytes"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/policy"
 )
 
-// bufferedBody stands in for a body a policy buffered (content.Body): it has Bytes but is not a
+// testBuffered stands in for a body a policy buffered (content.Body): it has Bytes but is not a
 // type the transport knows to be in memory.
-type bufferedBody struct{ *bytes.Reader }
+type testBuffered struct{ *bytes.Reader }
 
-func (b bufferedBody) Close() error { return nil }
-func (b bufferedBody) Bytes() []byte {
+func (b testBuffered) Close() error { return nil }
+func (b testBuffered) Bytes() []byte {
 	data, _ := io.ReadAll(io.NewSectionReader(b.Reader, 0, b.Size()))
 	return data
 }
@@ -41,7 +47,7 @@ func TestInMemoryBodyOneWrite(t *testing.T) {
 	const payload = `{"name":"Aroha O'Connor"}`
 	newPair := func() (in, out *http.Request) {
 		in, _ = http.NewRequest(http.MethodPost, "http://upstream.test/orders", nil)
-		in.Body = bufferedBody{bytes.NewReader([]byte(payload))}
+		in.Body = testBuffered{bytes.NewReader([]byte(payload))}
 		in.ContentLength = int64(len(payload))
 		out = in.Clone(in.Context())
 		out.Body = io.NopCloser(struct{ io.Reader }{in.Body}) // what ReverseProxy hands Rewrite
@@ -67,7 +73,7 @@ func TestInMemoryBodyOneWrite(t *testing.T) {
 func TestInMemoryBodyIsACopy(t *testing.T) {
 	data := []byte(`{"a":1}`)
 	in, _ := http.NewRequest(http.MethodPost, "http://upstream.test/", nil)
-	in.Body = bufferedBody{bytes.NewReader(data)}
+	in.Body = testBuffered{bytes.NewReader(data)}
 	in.ContentLength = int64(len(data))
 	out := in.Clone(in.Context())
 	inMemoryBody(in, out)
@@ -82,11 +88,11 @@ func TestInMemoryBodyIsACopy(t *testing.T) {
 func TestInMemoryBodyLeavesLargeAndStreamedBodies(t *testing.T) {
 	big := bytes.Repeat([]byte("a"), maxInMemoryBody+1)
 	in, _ := http.NewRequest(http.MethodPost, "http://upstream.test/", nil)
-	in.Body = bufferedBody{bytes.NewReader(big)}
+	in.Body = testBuffered{bytes.NewReader(big)}
 	in.ContentLength = int64(len(big))
 	out := in.Clone(in.Context())
 	inMemoryBody(in, out)
-	if _, ok := out.Body.(bufferedBody); !ok {
+	if _, ok := out.Body.(testBuffered); !ok {
 		t.Errorf("a body over %d bytes became %T, want it streamed as it was", maxInMemoryBody, out.Body)
 	}
 
@@ -96,5 +102,69 @@ func TestInMemoryBodyLeavesLargeAndStreamedBodies(t *testing.T) {
 	inMemoryBody(in, out)
 	if out.Body != in.Body {
 		t.Errorf("an unbuffered body was replaced by %T", out.Body)
+	}
+}
+
+// closeRecorder is a buffered body that notes when it is closed.
+type closeRecorder struct {
+	testBuffered
+	closed *atomic.Bool
+}
+
+func (b closeRecorder) Close() error { b.closed.Store(true); return nil }
+
+// closingPolicy buffers the body into a closeRecorder, as content.Buffer installs a pooled Body.
+type closingPolicy struct{ closed *atomic.Bool }
+
+func (p closingPolicy) Check(r *http.Request, _ *tiaki.Principal) *policy.Denial {
+	data, _ := io.ReadAll(r.Body)
+	r.Body = closeRecorder{testBuffered{bytes.NewReader(data)}, p.closed}
+	r.ContentLength = int64(len(data))
+	return nil
+}
+
+func (p closingPolicy) Enforce(w http.ResponseWriter, r *http.Request, next http.Handler) error {
+	return policy.Apply(p, w, r, next)
+}
+
+// TestGatewayClosesBufferedBody: the pooled buffer of a body a policy read goes back when the
+// gateway's handler returns, on the fast path and on ReverseProxy's, once the upstream has it.
+func TestGatewayClosesBufferedBody(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(w, r.Body)
+	}))
+	t.Cleanup(up.Close)
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"fast path", nil},
+		{"ReverseProxy", http.Header{"Te": {"trailers"}}}, // not direct: see direct
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			closed := new(atomic.Bool)
+			g, err := New([]Route{{Name: "b", PathPrefix: "/", Upstream: mustURL(t, up.URL), Methods: []string{"POST"},
+				Policies: []policy.Policy{closingPolicy{closed}}}}, Options{Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(g.CloseIdleConnections)
+			req := httptest.NewRequest("POST", "/x", strings.NewReader(`{"a":1}`))
+			maps.Copy(req.Header, tc.header)
+			probe := req.Clone(req.Context()) // as the policy leaves it
+			probe.Body = testBuffered{bytes.NewReader([]byte(`{"a":1}`))}
+			if direct(probe) == (tc.header != nil) {
+				t.Fatalf("direct = %v: the case does not take the path it names", direct(probe))
+			}
+			rec := httptest.NewRecorder()
+			g.ServeHTTP(rec, req)
+			if rec.Code != 200 || rec.Body.String() != `{"a":1}` {
+				t.Fatalf("got %d %q, want the body echoed", rec.Code, rec.Body.String())
+			}
+			if !closed.Load() {
+				t.Error("the buffered body was not closed when the request ended")
+			}
+		})
 	}
 }

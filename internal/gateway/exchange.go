@@ -180,6 +180,12 @@ const (
 // copy of a response body fails) is recorded too; the panic then goes on.
 func (g *Gateway) finish(ex *exchange, r *http.Request) {
 	v := recover()
+	// A body a policy buffered goes back to its pool. Nobody else closes it: ReverseProxy hides
+	// Close from the transport, and the server closes only the body it made. A read the
+	// transport still has in flight then gets an error, never another request's bytes.
+	if b, ok := r.Body.(bufferedBody); ok {
+		b.Close()
+	}
 	if g.metrics != nil || g.audit != nil {
 		g.record(ex, r, v != nil)
 	}

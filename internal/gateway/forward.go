@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
@@ -54,7 +55,7 @@ func direct(r *http.Request) bool {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return true
 	}
-	b, buffered := r.Body.(interface{ Bytes() []byte })
+	b, buffered := r.Body.(bufferedBody)
 	return buffered && r.ContentLength > 0 && r.ContentLength <= maxInMemoryBody && int64(len(b.Bytes())) == r.ContentLength
 }
 
@@ -82,8 +83,8 @@ func ishex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// serve forwards r upstream and copies the response to w.
-func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
+// serve forwards r upstream and copies the response to w, all of it by deadline.
+func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, deadline time.Time) {
 	ctx := r.Context()
 	out := (&http.Request{
 		Method:     r.Method,
@@ -120,7 +121,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp, err := f.t.send(out, func(code int, h http.Header) error {
+	resp, err := f.t.send(out, deadline, func(code int, h http.Header) error {
 		// As ReverseProxy: pass the 1xx on, then clear the map for the final response.
 		wh := w.Header()
 		copyHeader(wh, h)

@@ -25,7 +25,7 @@ func TestDirect(t *testing.T) {
 	}
 	streamed := httptest.NewRequest("POST", "http://gw.test/s/x", strings.NewReader("abc"))
 	buffered := httptest.NewRequest("POST", "http://gw.test/s/x", nil)
-	buffered.Body, buffered.ContentLength = bufferedBody{bytes.NewReader([]byte("abc"))}, 3
+	buffered.Body, buffered.ContentLength = testBuffered{bytes.NewReader([]byte("abc"))}, 3
 	for _, tc := range []struct {
 		name string
 		r    *http.Request

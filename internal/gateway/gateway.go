@@ -19,7 +19,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -310,11 +309,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 			ex.principal = &ex.p
 			ctx = tiaki.WithPrincipal(ctx, &ex.p)
 		}
-	}
-	if rt.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
-		defer cancel()
 	}
 	if ctx != r.Context() {
 		r = r.WithContext(ctx)

@@ -217,6 +217,8 @@ func TestGateway(t *testing.T) {
 			want: want{status: 413, problem: "payload-too-large"}},
 		{name: "upstream unreachable", method: "GET", path: "/down", want: want{status: 502, problem: "bad-gateway"}},
 		{name: "upstream too slow", method: "GET", path: "/slow", want: want{status: 504, problem: "gateway-timeout"}},
+		{name: "upstream too slow, through ReverseProxy", method: "GET", path: "/slow", header: http.Header{"Te": {"trailers"}},
+			want: want{status: 504, problem: "gateway-timeout"}},
 		{name: "builtin upstream, stripped", method: "GET", path: "/echo/z", want: want{status: 200, upstream: "builtin", path: "/z"}},
 	}
 	for _, tt := range tests {

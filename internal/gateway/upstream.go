@@ -93,19 +93,21 @@ func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 		informational = func(code int, h http.Header) error { return trace.Got1xxResponse(code, textproto.MIMEHeader(h)) }
 	}
-	return t.send(req, informational)
+	deadline, _ := req.Context().Deadline()
+	return t.send(req, deadline, informational)
 }
 
 // send is RoundTrip on the synchronous path, with 1xx responses other than 100 given to
-// informational (if not nil).
-func (t *syncTransport) send(req *http.Request, informational func(code int, h http.Header) error) (*http.Response, error) {
+// informational (if not nil). The exchange, the response body included, must be over by
+// deadline (none if zero); cancelling the request's context ends it early.
+func (t *syncTransport) send(req *http.Request, deadline time.Time, informational func(code int, h http.Header) error) (*http.Response, error) {
 	key := connKey{req.URL.Scheme, req.URL.Host}
 	for attempt := 0; ; attempt++ {
-		c, err := t.conn(req.Context(), key, req.URL)
+		c, err := t.conn(req.Context(), deadline, key, req.URL)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(c, req, informational)
+		resp, err := t.exchange(c, req, deadline, informational)
 		if err == nil {
 			return resp, nil
 		}
@@ -184,12 +186,12 @@ func (e *early) Is(target error) bool {
 // exchange writes req on c and reads the response's status and headers. The body is read by
 // the caller through the returned response; the connection goes back to the pool once the
 // body has been read to its end.
-func (t *syncTransport) exchange(c *upstreamConn, req *http.Request, informational func(int, http.Header) error) (*http.Response, error) {
+func (t *syncTransport) exchange(c *upstreamConn, req *http.Request, deadline time.Time, informational func(int, http.Header) error) (*http.Response, error) {
 	ctx := req.Context()
-	// The request's deadline and cancellation become the connection's: a read or write then
-	// fails at once, wherever it is. Without a deadline, the wait for the response header is
-	// still bounded by MaxTimeout (http.Transport's ResponseHeaderTimeout); the body is not.
-	deadline, bounded := ctx.Deadline()
+	// The deadline and the context's cancellation become the connection's: a read or write
+	// then fails at once, wherever it is. Without a deadline, the wait for the response header
+	// is still bounded by MaxTimeout (http.Transport's ResponseHeaderTimeout); the body is not.
+	bounded := !deadline.IsZero()
 	headerDeadline := deadline
 	if !bounded || time.Until(deadline) > MaxTimeout {
 		headerDeadline = time.Now().Add(MaxTimeout)
@@ -292,7 +294,7 @@ func (b *upstreamBody) finish(complete bool) {
 }
 
 // conn returns an idle connection to the upstream, or dials one.
-func (t *syncTransport) conn(ctx context.Context, key connKey, u *url.URL) (*upstreamConn, error) {
+func (t *syncTransport) conn(ctx context.Context, deadline time.Time, key connKey, u *url.URL) (*upstreamConn, error) {
 	now := time.Now()
 	t.mu.Lock()
 	for conns := t.idle[key]; len(conns) > 0; conns = t.idle[key] {
@@ -316,6 +318,11 @@ func (t *syncTransport) conn(ctx context.Context, key connKey, u *url.URL) (*ups
 		return c, nil
 	}
 	t.mu.Unlock()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	return t.dial(ctx, key, u)
 }
 

@@ -32,7 +32,7 @@ func (bufferingPolicy) Check(r *http.Request, _ *tiaki.Principal) *policy.Denial
 	if err != nil {
 		return &policy.Denial{Status: 400, Type: "unreadable-body", Title: "Unreadable body"}
 	}
-	r.Body = bufferedBody{bytes.NewReader(data)}
+	r.Body = testBuffered{bytes.NewReader(data)}
 	r.ContentLength = int64(len(data))
 	return nil
 }

@@ -1,7 +1,6 @@
 package content
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -27,7 +26,8 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, firstRead); retur
 // replaces the request's Body, and the upstream reads the same bytes: no second copy. The
 // buffer goes back to the pool when the body is closed.
 // Read, WriteTo and Close are safe to call from different goroutines, as the HTTP transport may.
-// Buffer closes it when the request's context ends, if nobody did before.
+// Whoever owns the request closes it once the request is over (the gateway does, when its
+// handler returns); a Body nobody closes is left to the garbage collector.
 type Body struct {
 	mu     sync.Mutex
 	buf    *[]byte
@@ -187,13 +187,6 @@ func Buffer(r *http.Request, limit int64) (*Body, *policy.Denial) {
 	}
 	*buf = data
 	b := &Body{buf: buf, data: data}
-	// Nobody else closes the body: ReverseProxy hides Close from the transport, and the server
-	// closes only the body it made. The server cancels the request's context when the handler
-	// returns, which is when the buffer can go back. A read the transport still has in flight
-	// then gets an error, never another request's bytes.
-	if r.Context().Done() != nil {
-		context.AfterFunc(r.Context(), func() { _ = b.Close() })
-	}
 	r.Body = b
 	r.GetBody = nil
 	r.ContentLength = int64(len(data))
