@@ -7,7 +7,7 @@ TIAKI_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TIAKI_SECRET=tiaki-bench-secret-0123456789abcdef-0123456789
 TIAKI_BASIC="Basic $(printf '%s:%s' bench-client "$TIAKI_SECRET" | base64 -w0)"
 TIAKI_BASIC_OPAQUE="Basic $(printf '%s:%s' bench-opaque "$TIAKI_SECRET" | base64 -w0)"
-CASES+=(tiaki_authserver tiaki_gateway)
+CASES+=(tiaki_authserver tiaki_gateway tiaki_interleaved)
 
 tiaki_start() {
   log "building tiaki from $TIAKI_SRC"
@@ -49,6 +49,20 @@ case_tiaki_authserver() {
   stop_srv tiaki
 }
 
+# tiaki_full_ready: makes an API key and a token for the full-stack route and checks one
+# request; sets TIAKI_FULL_HEADERS and TIAKI_FULL_BODY for measure.
+tiaki_full_ready() {
+  local key tok
+  key=$(TIAKI_BENCH_SECRET="$TIAKI_SECRET" "$BIN/tiaki" apikey create --config "$TIAKI_SRC/bench/tiaki-bench.yaml" --data "$PEERS/tiaki-data" --api full --name bench 2>/dev/null | grep -o 'tk_[A-Za-z0-9_-]*' | head -1)
+  tok=$(tiaki_token "$TIAKI_BASIC" -d resource=https://127.0.0.1:9444/full)
+  TIAKI_FULL_BODY=$(cat "$TIAKI_SRC/bench/full-body.json")
+  TIAKI_FULL_HEADERS="API-Key: $key|Authorization: Bearer $tok|Content-Type: application/json"
+  [[ -n $key && -n $tok ]] && expect_2xx tiaki-full --cacert "$TIAKI_CA" -H "API-Key: $key" -H "Authorization: Bearer $tok" \
+    -H 'Content-Type: application/json' --data-binary "@$TIAKI_SRC/bench/full-body.json" https://127.0.0.1:9444/full/orders
+}
+
+TIAKI_FULL_NOTES="API key + per-consumer rate limit + bearer JWT + scopes + OpenAPI 1 KiB JSON + injection checks"
+
 case_tiaki_gateway() {
   want tiaki-gw-pass-tls13 tiaki-gw-full-tls13 || return 0
   start_srv backend "$BIN/backend" -addr 127.0.0.1:8081; wait_port 127.0.0.1 8081
@@ -56,16 +70,44 @@ case_tiaki_gateway() {
   if expect_2xx tiaki-pass --cacert "$TIAKI_CA" https://127.0.0.1:9444/pass/; then
     measure tiaki-gw-pass-tls13 proxy tiaki "pass-through route, TLS 1.3 termination, plain upstream" https://127.0.0.1:9444/pass/
   fi
-  if [[ -x $BIN/tiaki ]] && "$BIN/tiaki" apikey --help >/dev/null 2>&1; then
-    local key tok body
-    key=$(TIAKI_BENCH_SECRET="$TIAKI_SECRET" "$BIN/tiaki" apikey create --config "$TIAKI_SRC/bench/tiaki-bench.yaml" --data "$PEERS/tiaki-data" --api full --name bench 2>/dev/null | grep -o 'tk_[A-Za-z0-9_-]*' | head -1)
-    tok=$(tiaki_token "$TIAKI_BASIC" -d resource=https://127.0.0.1:9444/full)
-    body=$(cat "$TIAKI_SRC/bench/full-body.json")
-    if [[ -n $key && -n $tok ]] && expect_2xx tiaki-full --cacert "$TIAKI_CA" -H "API-Key: $key" -H "Authorization: Bearer $tok" \
-        -H 'Content-Type: application/json' --data-binary "@$TIAKI_SRC/bench/full-body.json" https://127.0.0.1:9444/full/orders; then
-      WRK_METHOD=POST WRK_BODY="$body" WRK_HEADERS="API-Key: $key|Authorization: Bearer $tok|Content-Type: application/json" \
-        measure tiaki-gw-full-tls13 gateway tiaki "API key + per-consumer rate limit + bearer JWT + scopes + OpenAPI 1 KiB JSON + injection checks" https://127.0.0.1:9444/full/orders
-    fi
+  if tiaki_full_ready; then
+    WRK_METHOD=POST WRK_BODY="$TIAKI_FULL_BODY" WRK_HEADERS="$TIAKI_FULL_HEADERS" \
+      measure tiaki-gw-full-tls13 gateway tiaki "$TIAKI_FULL_NOTES" https://127.0.0.1:9444/full/orders
   fi
   stop_srv tiaki; stop_srv backend
+}
+
+# case_tiaki_interleaved runs nginx, Caddy and Tiaki side by side (all pinned to the server
+# CPU, idle but for the one under load) and measures them in turn, one run each per round, the
+# order rotating from round to round. This machine's speed drifts by tens of percent within
+# minutes, so a ratio taken inside one round is steadier than one between cases measured
+# minutes apart. IL_ROUNDS rounds (default 5); bench/ratios.sh prints each round's ratios and
+# their medians.
+case_tiaki_interleaved() {
+  want il-nginx-tls13 il-caddy-tls13 il-tiaki-gw-pass-tls13 il-tiaki-gw-full-tls13 || return 0
+  write_proxy_configs
+  start_srv backend "$BIN/backend" -addr 127.0.0.1:8081; wait_port 127.0.0.1 8081
+  start_srv nginx nginx -p "$OUT/run" -e "$OUT/run/nginx-error.log" -c "$OUT/run/nginx.conf"
+  start_srv caddy env HOME="$OUT/run/caddy" XDG_DATA_HOME="$OUT/run/caddy" XDG_CONFIG_HOME="$OUT/run/caddy" \
+    caddy run --adapter caddyfile --config "$OUT/run/Caddyfile"
+  if wait_port 127.0.0.1 8442 && wait_port 127.0.0.1 8443 && tiaki_start &&
+    expect_2xx il-nginx --tlsv1.3 https://127.0.0.1:8442/ && expect_2xx il-caddy --tlsv1.3 https://127.0.0.1:8443/ &&
+    expect_2xx il-tiaki-pass --cacert "$TIAKI_CA" https://127.0.0.1:9444/pass/ && tiaki_full_ready; then
+    local round i k
+    local -a order=(nginx caddy pass full)
+    for ((round = 0; round < ${IL_ROUNDS:-5}; round++)); do
+      log "== interleaved round $((round + 1)) of ${IL_ROUNDS:-5}"
+      for ((i = 0; i < 4; i++)); do
+        k=${order[(i + round) % 4]}
+        case $k in
+        nginx) RUNS=1 measure il-nginx-tls13 proxy nginx "interleaved; TLS 1.3 termination, plain upstream" https://127.0.0.1:8442/ ;;
+        caddy) RUNS=1 measure il-caddy-tls13 proxy caddy "interleaved; TLS 1.3 termination, plain upstream" https://127.0.0.1:8443/ ;;
+        pass) RUNS=1 measure il-tiaki-gw-pass-tls13 proxy tiaki "interleaved; pass-through route" https://127.0.0.1:9444/pass/ ;;
+        full) RUNS=1 WRK_METHOD=POST WRK_BODY="$TIAKI_FULL_BODY" WRK_HEADERS="$TIAKI_FULL_HEADERS" \
+          measure il-tiaki-gw-full-tls13 gateway tiaki "interleaved; $TIAKI_FULL_NOTES" https://127.0.0.1:9444/full/orders ;;
+        esac
+      done
+    done
+  fi
+  stop_srv tiaki; stop_srv caddy; stop_srv nginx; stop_srv backend
 }
