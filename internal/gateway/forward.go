@@ -112,7 +112,12 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, deadline time.
 	pr.SetXForwarded()
 	if r.ContentLength > 0 {
 		out.Body, out.ContentLength = r.Body, r.ContentLength
-		inMemoryBody(r, out)
+		if b, ok := r.Body.(bufferedBody); ok {
+			// The exchange is over before serve returns, and the gateway returns the buffer to
+			// its pool only after that, so the buffer itself goes upstream: unlike
+			// ReverseProxy's transport (see inMemoryBody), no copy is needed.
+			setBody(out, b.Bytes())
+		}
 	}
 	if err := f.g.prepareUpstream(f.rt, out.Header, ctx); err != nil {
 		f.g.log.ErrorContext(ctx, "gateway: identity assertion failed", "route", f.rt.Name,
@@ -176,7 +181,10 @@ func (f *forwarder) copyBody(w http.ResponseWriter, resp *http.Response) error {
 	}
 	buf := f.g.buffers.Get()
 	defer f.g.buffers.Put(buf)
-	rc := http.NewResponseController(w)
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {

@@ -142,7 +142,7 @@ type proxied struct {
 //
 // The route's timeout starts here. The fast path applies it to the upstream connection as a
 // deadline; only ReverseProxy needs it as a context, whose timer and registration with the
-// server's request context cost about 4% of a pass-through request.
+// server's request context cost allocations on every request.
 func (p proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ex := exchangeOf(w); ex != nil {
 		ex.toUpstream(r)
@@ -178,11 +178,16 @@ func inMemoryBody(in, out *http.Request) {
 		return
 	}
 	if data := b.Bytes(); int64(len(data)) == in.ContentLength {
-		data = bytes.Clone(data)
-		out.Body = io.NopCloser(bytes.NewReader(data))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-		out.ContentLength = in.ContentLength
+		setBody(out, bytes.Clone(data))
 	}
+}
+
+// setBody makes data out's body, in the form the transport writes with the request headers,
+// and lets a retry read it again.
+func setBody(out *http.Request, data []byte) {
+	out.Body = io.NopCloser(bytes.NewReader(data))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	out.ContentLength = int64(len(data))
 }
 
 // proxyError answers a failed upstream exchange. The client learns only the class of failure;

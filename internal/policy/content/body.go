@@ -23,8 +23,8 @@ const (
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, firstRead); return &b }}
 
 // Body is a request body read whole into a pooled buffer so policies can inspect it. It
-// replaces the request's Body, and the upstream reads the same bytes: no second copy. The
-// buffer goes back to the pool when the body is closed.
+// replaces the request's Body, and the upstream receives the same bytes. The buffer goes back
+// to the pool when the body is closed.
 // Read, WriteTo and Close are safe to call from different goroutines, as the HTTP transport may.
 // Whoever owns the request closes it once the request is over (the gateway does, when its
 // handler returns); a Body nobody closes is left to the garbage collector.
