@@ -1,0 +1,90 @@
+package h1
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ServeTLS accepts connections on ln, completes their TLS handshakes with conf, and serves
+// HTTP/1.1 on s; connections that negotiated HTTP/2 go to h2, a net/http server (its
+// Handler and TLSConfig set; it is served a listener of already-handshaken connections).
+// handshakeTimeout bounds each handshake. It returns when ln fails or is closed; Shutdown
+// both servers to stop it gracefully.
+func ServeTLS(ln net.Listener, conf *tls.Config, handshakeTimeout time.Duration, s *Server, h2 *http.Server) error {
+	handoff := newConnListener(ln.Addr())
+	h2done := make(chan error, 1)
+	go func() { h2done <- h2.Serve(handoff) }()
+	defer handoff.Close()
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond) // as net/http: back off on a temporary failure
+				continue
+			}
+			return err
+		}
+		go func() {
+			tc := tls.Server(raw, conf)
+			if handshakeTimeout > 0 {
+				raw.SetDeadline(time.Now().Add(handshakeTimeout))
+			}
+			if err := tc.Handshake(); err != nil {
+				// Routine (a TLS 1.2 client, a scanner): debug, as the other listeners log it.
+				s.logger().Debug("h1: TLS handshake error", "remote", raw.RemoteAddr().String(), "err", err)
+				raw.Close()
+				return
+			}
+			raw.SetDeadline(time.Time{})
+			if tc.ConnectionState().NegotiatedProtocol == "h2" {
+				if !handoff.push(tc) {
+					tc.Close()
+				}
+				return
+			}
+			s.ServeConn(tc)
+		}()
+	}
+}
+
+// connListener is a net.Listener of connections handed to it, for the HTTP/2 server.
+type connListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *connListener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }
