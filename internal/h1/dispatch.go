@@ -3,6 +3,7 @@ package h1
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -35,6 +36,11 @@ func ServeTLS(ln net.Listener, conf *tls.Config, handshakeTimeout time.Duration,
 				raw.SetDeadline(time.Now().Add(handshakeTimeout))
 			}
 			if err := tc.Handshake(); err != nil {
+				// As net/http: a client speaking plain HTTP to this port is told so.
+				var re tls.RecordHeaderError
+				if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+					io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+				}
 				// Routine (a TLS 1.2 client, a scanner): debug, as the other listeners log it.
 				s.logger().Debug("h1: TLS handshake error", "remote", raw.RemoteAddr().String(), "err", err)
 				raw.Close()
@@ -50,6 +56,16 @@ func ServeTLS(ln net.Listener, conf *tls.Config, handshakeTimeout time.Duration,
 			s.ServeConn(tc)
 		}()
 	}
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a plain HTTP request
+// (net/http's test).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // connListener is a net.Listener of connections handed to it, for the HTTP/2 server.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -16,7 +17,9 @@ func invalidRequest(req *http.Request) (int, string) {
 		return http.StatusHTTPVersionNotSupported, "unsupported protocol version"
 	}
 	// RFC 9112 §3.2: an HTTP/1.1 request without a Host is refused with 400. ReadRequest has
-	// moved the header into req.Host (or the absolute-form target's host).
+	// moved the header into req.Host (or the absolute-form target's host) and deleted it, so
+	// unlike net/http this cannot tell an empty Host header from none, nor see one that an
+	// absolute-form target overrides.
 	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
 		return http.StatusBadRequest, "missing required Host header"
 	}
@@ -45,26 +48,85 @@ func expectsContinue(req *http.Request) bool {
 
 func textTrim(s string) string { return strings.Trim(s, " \t") }
 
-// continueReader sends "100 Continue" before the first read of a body the client is holding
-// back until told to send it (RFC 9110 §10.1.1), unless the final response has begun.
-type continueReader struct {
-	io.ReadCloser
-	w    *response
-	sent bool
+// requestBody is a request's Body as the handler sees it. It sends "100 Continue" before the
+// first read when the client is holding the body back until told to send it (RFC 9110
+// §10.1.1), unless the final response has begun. Its Close does not read what is left:
+// *http.body's Close reads to EOF without bound outside net/http's server (which sets an
+// unexported early-close flag), so closing a large upload, as a Transport does, would read
+// all of it. The server drains the rest itself, up to maxDrain, or closes the connection.
+//
+// mu guards the flags: a Transport reads and closes a request body on its own goroutine.
+type requestBody struct {
+	rc   io.ReadCloser // as http.ReadRequest returned it; nil for no body
+	c    *conn
+	size int64 // the declared Content-Length; -1 when chunked
+
+	mu         sync.Mutex
+	expect     bool // the client waits for 100 Continue
+	sent       bool // 100 Continue was sent (or the handler sent it)
+	noContinue bool // the final response has begun: too late for 100 Continue
+	read       int64
+	eof        bool
+	closed     bool
 }
 
-func (cr *continueReader) Read(p []byte) (int, error) {
-	if !cr.sent {
-		cr.sent = true
-		if !cr.w.wroteHeader {
-			bw := cr.w.c.bw
-			bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := bw.Flush(); err != nil {
-				return 0, err
-			}
+func (b *requestBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.expect && !b.sent && !b.noContinue {
+		b.sent = true
+		bw := b.c.bw
+		bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		if err := bw.Flush(); err != nil {
+			b.mu.Unlock()
+			return 0, err
 		}
 	}
-	return cr.ReadCloser.Read(p)
+	b.mu.Unlock()
+	n, err := b.rc.Read(p)
+	if n > 0 || err == io.EOF {
+		b.mu.Lock()
+		b.read += int64(n)
+		b.eof = b.eof || err == io.EOF
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close implements io.Closer; reads after it fail, as with net/http.
+func (b *requestBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// stopContinue is called when the final response begins (or the handler sent 100 Continue
+// itself, sent): no automatic 100 Continue from here on.
+func (b *requestBody) stopContinue(sent bool) {
+	if b.rc == nil {
+		return
+	}
+	b.mu.Lock()
+	b.noContinue = true
+	b.sent = b.sent || sent
+	b.mu.Unlock()
+}
+
+// state reports whether the client is still holding the body back for a 100 Continue never
+// sent, whether the body has been read to its end, and how much of its declared length is
+// left (-1 when it has none).
+func (b *requestBody) state() (waiting, eof bool, left int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	left = -1
+	if b.size >= 0 {
+		left = b.size - b.read
+	}
+	return b.expect && !b.sent, b.eof, left
 }
 
 // isUnsupportedTE reports whether ReadRequest refused the request's transfer coding, which

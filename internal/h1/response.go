@@ -2,8 +2,6 @@ package h1
 
 import (
 	"bufio"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,6 +17,9 @@ import (
 // net/http does).
 const bufferBeforeChunking = 2048
 
+// sniffLen is how much of the body http.DetectContentType looks at.
+const sniffLen = 512
+
 // response is the ResponseWriter for one request. It decides the response's framing when the
 // status is written: at once when the handler set a Content-Length (the proxied case, which
 // then costs no copy of the header map), otherwise after holding back the body's first
@@ -26,6 +27,7 @@ const bufferBeforeChunking = 2048
 type response struct {
 	c      *conn
 	req    *http.Request
+	body   requestBody // req.Body when the request has one
 	header http.Header
 	// sent is the header map the response was framed with: the live one, or a copy taken at
 	// WriteHeader when framing had to wait, so later changes do not leak into it (as with
@@ -44,11 +46,17 @@ type response struct {
 	hijacked      bool
 	isHead        bool
 	http10        bool
+	fullDuplex    bool
 }
 
 func newResponse(c *conn, req *http.Request) *response {
-	return &response{c: c, req: req, header: make(http.Header, 8), contentLength: -1,
+	w := &response{c: c, req: req, header: make(http.Header, 8), contentLength: -1,
 		closeAfter: req.Close, isHead: req.Method == http.MethodHead, http10: !req.ProtoAtLeast(1, 1)}
+	if req.Body != http.NoBody {
+		w.body.rc, w.body.c, w.body.size = req.Body, c, req.ContentLength
+		req.Body = &w.body
+	}
+	return w
 }
 
 // Header implements http.ResponseWriter.
@@ -64,9 +72,13 @@ func (w *response) WriteHeader(code int) {
 		panic("h1: invalid WriteHeader code " + strconv.Itoa(code)) // as net/http
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
+		if code == http.StatusContinue {
+			w.body.stopContinue(true)
+		}
 		w.writeInformational(code)
 		return
 	}
+	w.body.stopContinue(false)
 	w.status, w.wroteHeader = code, true
 	if v := w.header.Get("Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
@@ -76,16 +88,28 @@ func (w *response) WriteHeader(code int) {
 		}
 	}
 	// Framing waits for the body's first bytes only when it must: no length to send, or no
-	// Content-Type (net/http sniffs one from those bytes).
+	// Content-Type (net/http sniffs one from those bytes). It waits, too, while the handler
+	// may still read the request body, which writing the header drains: net/http writes its
+	// header only once the handler has written past its buffer, flushed or returned.
 	_, declared := w.header["Trailer"]
 	_, typed := w.header["Content-Type"]
 	sniff := !typed && w.header.Get("Content-Encoding") == ""
-	if w.isHead || !bodyAllowed(code) || declared || w.header.Get("Transfer-Encoding") != "" ||
-		w.contentLength >= 0 && !sniff || w.contentLength == 0 {
+	if (!bodyAllowed(code) || w.header.Get("Transfer-Encoding") != "" || w.contentLength == 0 ||
+		!sniff && (declared || w.contentLength >= 0)) && !w.bodyUnread() {
 		w.commit(false)
 		return
 	}
 	w.sent = w.header.Clone()
+}
+
+// bodyUnread reports whether committing the response now would drain a request body the
+// handler has not finished reading.
+func (w *response) bodyUnread() bool {
+	if w.body.rc == nil || w.closeAfter || w.fullDuplex {
+		return false
+	}
+	_, eof, _ := w.body.state()
+	return !eof
 }
 
 func (w *response) writeInformational(code int) {
@@ -112,15 +136,28 @@ func (w *response) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	if w.isHead {
-		return len(p), nil
-	}
 	if !w.committed {
+		if w.contentLength >= 0 && int64(len(w.pending)+len(p)) > w.contentLength {
+			return 0, http.ErrContentLength
+		}
+		// A HEAD response's body is held back too, though never sent: as with net/http, its
+		// bytes give the response a Content-Length and a sniffed Content-Type.
 		if len(w.pending)+len(p) <= bufferBeforeChunking {
 			w.pending = append(w.pending, p...)
 			return len(p), nil
 		}
+		// The Content-Type is sniffed from the body's first bytes, however the handler split them.
+		n := min(max(sniffLen-len(w.pending), 0), len(p))
+		w.pending = append(w.pending, p[:n]...)
 		w.commit(false)
+		if w.isHead {
+			return len(p), nil
+		}
+		m, err := w.writeBody(p[n:])
+		return n + m, err
+	}
+	if w.isHead {
+		return len(p), nil
 	}
 	return w.writeBody(p)
 }
@@ -172,6 +209,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
+	w.body.stopContinue(false)
+	if w.wroteHeader && !w.committed {
+		w.commit(false) // as net/http: a status written before Hijack is sent (a CONNECT's 200)
+	}
 	if w.committed {
 		if err := w.c.bw.Flush(); err != nil {
 			return nil, nil, err
@@ -182,13 +223,24 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return w.c.rwc, bufio.NewReadWriter(w.c.br, w.c.bw), nil
 }
 
-// SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+// SetReadDeadline and SetWriteDeadline serve http.ResponseController. The deadlines last
+// until the end of the request.
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.deadlines = true
+	return w.c.rwc.SetReadDeadline(t)
+}
 
-// EnableFullDuplex serves http.ResponseController: this server never stops a handler from
-// reading the request body after it has begun the response.
-func (w *response) EnableFullDuplex() error { return nil }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.deadlines = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
+
+// EnableFullDuplex serves http.ResponseController: the request body is left to the handler
+// when the response begins, instead of being drained first.
+func (w *response) EnableFullDuplex() error {
+	w.fullDuplex = true
+	return nil
+}
 
 // finish completes the response after the handler returned: frames a held-back body, ends a
 // chunked one with its trailers, and flushes.
@@ -251,13 +303,15 @@ func (w *response) commit(done bool) {
 	}
 	for _, v := range h["Trailer"] {
 		for name := range strings.SplitSeq(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				w.trailers = append(w.trailers, http.CanonicalHeaderKey(name))
+			// As net/http: a field not allowed in a trailer (RFC 9110 §6.5.1) is not declared.
+			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name != "" && httpguts.ValidTrailerHeader(name) {
+				w.trailers = append(w.trailers, name)
 			}
 		}
 	}
 	var setLength bool
-	if done && allowed && !w.isHead && te == "" && len(w.trailers) == 0 && w.contentLength < 0 {
+	if done && allowed && (!w.isHead || len(w.pending) > 0) && te == "" && len(h["Trailer"]) == 0 &&
+		w.contentLength < 0 && !hasTrailerPrefix(h) {
 		w.contentLength, setLength = int64(len(w.pending)), true
 	}
 	hasLength := w.contentLength >= 0
@@ -336,25 +390,29 @@ func (w *response) commit(done bool) {
 	if len(w.pending) > 0 {
 		p := w.pending
 		w.pending = nil
-		w.writeBody(p)
+		if !w.isHead {
+			w.writeBody(p)
+		}
 	}
+}
+
+// hasTrailerPrefix reports whether h holds a trailer named with http.TrailerPrefix, which (as
+// with net/http) makes a finished response chunked so that it can be sent.
+func hasTrailerPrefix(h http.Header) bool {
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // drainBeforeResponse reads what the handler left of the request body before the response
 // is written, as net/http does: some clients cannot read a response while they are still
-// sending. A body past maxDrain, or one held back for a 100-continue never sent, closes the
-// connection instead.
+// sending. When drain gives up on the body, the connection closes after this response
+// instead. A handler that enabled full duplex keeps the body.
 func (w *response) drainBeforeResponse() {
-	body := w.req.Body
-	if w.closeAfter || body == nil || body == http.NoBody || w.req.ContentLength == 0 {
-		return
-	}
-	if cr, ok := body.(*continueReader); ok && !cr.sent {
-		w.closeAfter = true
-		return
-	}
-	n, err := io.CopyN(io.Discard, body, maxDrain+1)
-	if n > maxDrain || err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, http.ErrBodyReadAfterClose) {
+	if !w.closeAfter && !w.fullDuplex && !w.c.drain(&w.body) {
 		w.closeAfter = true
 	}
 }

@@ -6,7 +6,9 @@
 // per request on noticing that a client went away, and more on its response machinery; in a
 // spike (bench/experiments/h1loop) the same proxy cost a quarter less CPU per request, with a
 // p99 a quarter lower, on this loop. What it gives up: a client that disconnects while the
-// upstream is still answering is noticed when the response is written, not at once.
+// upstream is still answering is noticed when the response is written, not at once; and a
+// request's context is its connection's, cancelled when the connection ends rather than when
+// the handler returns (and without http.ServerContextKey).
 //
 // ServeTLS is where to start: it takes the gateway's TLS listener, serves HTTP/1.1 here and
 // hands connections that negotiated HTTP/2 to a net/http server. server.go holds the
@@ -67,6 +69,10 @@ type conn struct {
 	addr  string
 	// lastPost is set after a POST, whose body some clients follow with a stray CRLF.
 	lastPost bool
+	// deadlines is set when a handler moved the connection's deadlines (ResponseController).
+	deadlines bool
+	// linger is set when the connection closes with a request body left unread.
+	linger bool
 }
 
 // noLimit is the header reader's limit while a body or nothing is being read.
@@ -75,6 +81,10 @@ const noLimit = 1<<63 - 1
 // maxDrain is how much of an unread request body is read and discarded after the handler, to
 // keep the connection; past it the connection is closed (net/http's figure).
 const maxDrain = 256 << 10
+
+// lingerDelay is how long a connection closed with a request body unread goes on being read
+// from, after its write side is closed, before it is closed (net/http's rstAvoidanceDelay).
+const lingerDelay = 500 * time.Millisecond
 
 // ServeConn serves HTTP/1.1 requests on c until the client closes it, an error, or Shutdown.
 // It closes c when it returns, unless a handler hijacked it. A *tls.Conn must have finished
@@ -98,6 +108,9 @@ func (s *Server) ServeConn(c net.Conn) {
 	hijacked := cn.serve()
 	cancel()
 	if !hijacked {
+		if cn.linger {
+			cn.lingerClose()
+		}
 		c.Close()
 	}
 	s.track(cn, false)
@@ -171,8 +184,10 @@ func (c *conn) serve() (hijacked bool) {
 			c.badRequest(err, headerTooBig)
 			return false
 		}
-		if s.ReadHeaderTimeout > 0 {
-			c.rwc.SetReadDeadline(time.Time{}) // bodies are bounded by the handler
+		if wait > 0 || s.ReadHeaderTimeout > 0 {
+			// Bodies are bounded by the handler. (The idle wait's deadline, too, is cleared:
+			// with only IdleTimeout set it would otherwise cut off the handler's reads.)
+			c.rwc.SetReadDeadline(time.Time{})
 		}
 		if code, msg := invalidRequest(req); code != 0 {
 			c.writeError(code, msg)
@@ -182,6 +197,11 @@ func (c *conn) serve() (hijacked bool) {
 		keep, hijacked := c.serveRequest(req)
 		if hijacked {
 			return true
+		}
+		if c.deadlines {
+			// A handler's deadlines end with its request, as with net/http.
+			c.deadlines = false
+			c.rwc.SetDeadline(time.Time{})
 		}
 		if !keep || s.shutdown.Load() || !c.state.CompareAndSwap(stateActive, stateIdle) {
 			return false
@@ -196,20 +216,24 @@ func (c *conn) serveRequest(req *http.Request) (keep, hijacked bool) {
 	req.TLS = c.tls
 	req = req.WithContext(c.ctx)
 	w := newResponse(c, req)
-	if req.Body != http.NoBody && req.Header.Get("Expect") != "" {
+	if req.Header.Get("Expect") != "" {
+		// Any expectation but 100-continue is refused, with a body or without, as by net/http.
 		if !expectsContinue(req) {
 			w.closeAfter = true
 			w.WriteHeader(http.StatusExpectationFailed)
 			w.finish()
 			return false, false
 		}
-		req.Body = &continueReader{ReadCloser: req.Body, w: w}
+		// RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+		w.body.expect = w.body.rc != nil && req.ProtoAtLeast(1, 1)
 	}
-	if !c.runHandler(w, req) {
-		return false, w.hijacked
-	}
+	ok := c.runHandler(w, req)
 	if w.hijacked {
 		return false, true
+	}
+	w.body.Close() // reads from a Transport still holding it fail; the drains read beneath it
+	if !ok {
+		return false, false
 	}
 	if err := w.finish(); err != nil {
 		return false, false
@@ -217,7 +241,7 @@ func (c *conn) serveRequest(req *http.Request) (keep, hijacked bool) {
 	if w.closeAfter {
 		return false, false
 	}
-	return c.drain(req, w), false
+	return c.drain(&w.body), false
 }
 
 // runHandler calls the handler, turning a panic into a closed connection (and a log line
@@ -240,20 +264,42 @@ func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
 }
 
 // drain reads what the handler left of the request body, so the next request can be read
-// from where it starts. A body the client was told to wait for (100-continue not sent) is
-// not waited for; the connection closes instead.
-func (c *conn) drain(req *http.Request, w *response) bool {
-	if req.Body == http.NoBody {
+// from where it starts, and reports whether it did. As net/http does, it gives up on a body
+// the client was told to wait for (100-continue not sent), one with more than maxDrain left
+// (before reading any of it, when its length is declared) and one that fails to read; the
+// connection closes instead.
+func (c *conn) drain(b *requestBody) bool {
+	if b.rc == nil {
 		return true
 	}
-	if cr, ok := req.Body.(*continueReader); ok && !cr.sent {
+	waiting, eof, left := b.state()
+	switch {
+	case waiting:
+		return false
+	case eof:
+		return true
+	case left > maxDrain:
+		c.linger = true
 		return false
 	}
-	n, err := io.CopyN(io.Discard, req.Body, maxDrain+1)
-	if n > maxDrain || err != nil && err != io.EOF {
+	n, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
+	if n > maxDrain {
+		c.linger = true
 		return false
 	}
-	return true
+	return err == io.EOF
+}
+
+// lingerClose half-closes a connection whose client may still be sending a body the server
+// did not read, and reads and discards for a moment before it is closed: closing a socket
+// with unread data resets the connection, and the reset can destroy the response before the
+// client has read it (RFC 9112 §9.6; net/http's closeWriteAndWait).
+func (c *conn) lingerClose() {
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.rwc.SetReadDeadline(time.Now().Add(lingerDelay))
+	io.Copy(io.Discard, c.rwc) // until the client closes, or the delay
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -271,6 +317,7 @@ func (c *conn) badRequest(err error, headerTooBig bool) {
 	switch {
 	case headerTooBig:
 		c.writeError(http.StatusRequestHeaderFieldsTooLarge, "")
+		c.linger = true // the client may still be sending it
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne):
 	case isUnsupportedTE(err):
 		c.writeError(http.StatusNotImplemented, "Unsupported transfer encoding")
@@ -279,9 +326,10 @@ func (c *conn) badRequest(err error, headerTooBig bool) {
 	}
 }
 
-// writeError writes a plain-text error response and leaves the connection to be closed.
+// writeError writes a plain-text error response, with net/http's body, and leaves the
+// connection to be closed.
 func (c *conn) writeError(code int, msg string) {
-	text := http.StatusText(code)
+	text := itoa(code) + " " + http.StatusText(code)
 	if msg != "" {
 		text += ": " + msg
 	}
