@@ -218,6 +218,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
+	w.c.cr.disarm() // the connection's reads are the caller's from here on
 	w.hijacked = true
 	w.c.rwc.SetDeadline(time.Time{})
 	return w.c.rwc, bufio.NewReadWriter(w.c.br, w.c.bw), nil

@@ -5,14 +5,16 @@
 // It exists for speed. net/http's server spends a goroutine, a read system call and a context
 // per request on noticing that a client went away, and more on its response machinery; in a
 // spike (bench/experiments/h1loop) the same proxy cost a quarter less CPU per request, with a
-// p99 a quarter lower, on this loop. What it gives up: a client that disconnects while the
-// upstream is still answering is noticed when the response is written, not at once; and a
-// request's context is its connection's, cancelled when the connection ends rather than when
-// the handler returns (and without http.ServerContextKey).
+// p99 a quarter lower, on this loop. What it gives up: a client that disconnects while its
+// request runs is noticed only once the request has run for watchAfter (half a second; see
+// watch.go), not at once; and a request's context is its connection's, cancelled when the
+// connection ends or the client goes away rather than when the handler returns (and without
+// http.ServerContextKey).
 //
 // ServeTLS is where to start: it takes the gateway's TLS listener, serves HTTP/1.1 here and
 // hands connections that negotiated HTTP/2 to a net/http server. server.go holds the
-// connection loop; response.go the ResponseWriter and the wire format of responses.
+// connection loop; response.go the ResponseWriter and the wire format of responses; watch.go
+// the background read that notices a client leaving during a slow request.
 package h1
 
 import (
@@ -58,15 +60,18 @@ const (
 )
 
 type conn struct {
-	s     *Server
-	rwc   net.Conn
-	state atomic.Int32
-	lr    io.LimitedReader // bounds the header while one is read; unbounded otherwise
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	ctx   context.Context
-	tls   *tls.ConnectionState
-	addr  string
+	s      *Server
+	rwc    net.Conn
+	state  atomic.Int32
+	cr     connReader       // the connection, and what a background read took from it
+	lr     io.LimitedReader // bounds the header while one is read; unbounded otherwise
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	ctx    context.Context
+	cancel context.CancelFunc // ends ctx: when the connection ends, or the client went away
+	body   *requestBody       // the running request's, for the watch (guarded by cr.mu's ordering)
+	tls    *tls.ConnectionState
+	addr   string
 	// lastPost is set after a POST, whose body some clients follow with a stray CRLF.
 	lastPost bool
 	// deadlines is set when a handler moved the connection's deadlines (ResponseController).
@@ -91,7 +96,8 @@ const lingerDelay = 500 * time.Millisecond
 // its handshake.
 func (s *Server) ServeConn(c net.Conn) {
 	cn := &conn{s: s, rwc: c, addr: c.RemoteAddr().String()}
-	cn.lr.R, cn.lr.N = c, noLimit
+	cn.cr.c = cn
+	cn.lr.R, cn.lr.N = &cn.cr, noLimit
 	cn.br = bufio.NewReaderSize(&cn.lr, 4<<10)
 	cn.bw = bufio.NewWriterSize(c, 4<<10)
 	if tc, ok := c.(*tls.Conn); ok {
@@ -99,7 +105,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		cn.tls = &cs
 	}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()))
-	cn.ctx = ctx
+	cn.ctx, cn.cancel = ctx, cancel
 	if !s.track(cn, true) {
 		c.Close()
 		cancel()
@@ -227,7 +233,11 @@ func (c *conn) serveRequest(req *http.Request) (keep, hijacked bool) {
 		// RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
 		w.body.expect = w.body.rc != nil && req.ProtoAtLeast(1, 1)
 	}
+	c.body = &w.body
+	c.cr.arm()
 	ok := c.runHandler(w, req)
+	c.cr.disarm()
+	c.body = nil
 	if w.hijacked {
 		return false, true
 	}
