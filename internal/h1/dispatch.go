@@ -13,23 +13,28 @@ import (
 // ServeTLS accepts connections on ln, completes their TLS handshakes with conf, and serves
 // HTTP/1.1 on s; connections that negotiated HTTP/2 go to h2, a net/http server (its
 // Handler and TLSConfig set; it is served a listener of already-handshaken connections).
-// handshakeTimeout bounds each handshake. It returns when ln fails or is closed; Shutdown
-// both servers to stop it gracefully.
+// handshakeTimeout bounds each handshake. It returns when ln fails or is closed: to stop it
+// gracefully, close ln and Shutdown both servers.
 func ServeTLS(ln net.Listener, conf *tls.Config, handshakeTimeout time.Duration, s *Server, h2 *http.Server) error {
 	handoff := newConnListener(ln.Addr())
-	h2done := make(chan error, 1)
-	go func() { h2done <- h2.Serve(handoff) }()
+	go h2.Serve(handoff) // ends when h2 is shut down or handoff closes
 	defer handoff.Close()
+	var backoff time.Duration
 	for {
 		raw, err := ln.Accept()
 		if err != nil {
+			// As net/http: an accept that may succeed later (too many open files, a connection
+			// aborted before it was accepted) is retried after a growing pause, not fatal.
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // as net/http: back off on a temporary failure
+			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // net/http's own test
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger().Warn("h1: accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
 				continue
 			}
 			return err
 		}
+		backoff = 0
 		go func() {
 			tc := tls.Server(raw, conf)
 			if handshakeTimeout > 0 {

@@ -139,3 +139,51 @@ func TestServeTLS(t *testing.T) {
 		}
 	})
 }
+
+// flakyListener fails its first Accept with a temporary error, as accept does when the process
+// is out of file descriptors.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+type temporaryError struct{}
+
+func (temporaryError) Error() string   { return "accept: too many open files" }
+func (temporaryError) Timeout() bool   { return false }
+func (temporaryError) Temporary() bool { return true }
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, temporaryError{}
+	}
+	return l.Listener.Accept()
+}
+
+// TestServeTLSRetriesTemporaryAcceptErrors: a failed accept that may succeed later pauses the
+// loop instead of ending it (and with it the gateway listener).
+func TestServeTLSRetriesTemporaryAcceptErrors(t *testing.T) {
+	t.Parallel()
+	cert, pool := selfSigned(t)
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := &h1.Server{Handler: handler, Logger: discardLogger()}
+	h2 := &http.Server{Handler: handler, TLSConfig: conf}
+	served := make(chan error, 1)
+	go func() { served <- h1.ServeTLS(&flakyListener{Listener: ln}, conf, time.Second, s, h2) }()
+	t.Cleanup(func() { ln.Close(); <-served; s.Close(); h2.Close() })
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("after a temporary accept error: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+		t.Fatalf("body %q", b)
+	}
+}
