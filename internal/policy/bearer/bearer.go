@@ -79,6 +79,15 @@ type Issuer struct {
 	// returns the RFC 7662 §2.2 response document for token, exactly as the endpoint would,
 	// so one parser checks both. Set it or IntrospectionURL.
 	Introspect func(ctx context.Context, token string) ([]byte, error)
+
+	// Discover finds what JWKSURL and IntrospectionURL leave empty in the issuer's metadata
+	// (RFC 8414, OpenID Connect Discovery), fetched when first needed and again hourly, so an
+	// issuer that is down when the gateway starts does not stop it. Introspection is
+	// discovered only when ClientID is set.
+	Discover bool
+	// HTTPClient fetches this issuer's metadata and key set and calls its introspection
+	// endpoint (to trust a private CA, say); Deps.HTTPClient if nil.
+	HTTPClient *http.Client
 }
 
 // Config is one route's access-token policy.
@@ -264,20 +273,30 @@ func newIssuer(is Issuer, client *http.Client, log *slog.Logger) (*trustedIssuer
 	if is.Issuer == "" {
 		return nil, fmt.Errorf("bearer: issuer: the issuer identifier is required: %w", tiaki.ErrInvalid)
 	}
-	hasKeys := is.JWKS != nil || is.JWKSURL != ""
-	hasIntrospection := is.Introspect != nil || is.IntrospectionURL != ""
+	if is.HTTPClient != nil {
+		client = is.HTTPClient
+	}
+	var disc *discovery
+	if is.Discover {
+		var err error
+		if disc, err = newDiscovery(is.Issuer, client); err != nil {
+			return nil, fmt.Errorf("bearer: issuer %q: %v: %w", is.Issuer, err, tiaki.ErrInvalid)
+		}
+	}
+	hasKeys := is.JWKS != nil || is.JWKSURL != "" || disc != nil
+	hasIntrospection := is.Introspect != nil || is.IntrospectionURL != "" || disc != nil && is.ClientID != ""
 	if !hasKeys && !hasIntrospection {
-		return nil, fmt.Errorf("bearer: issuer %q: set a key set (JWKS or JWKSURL) or introspection (Introspect or IntrospectionURL): %w", is.Issuer, tiaki.ErrInvalid)
+		return nil, fmt.Errorf("bearer: issuer %q: set a key set (JWKS or JWKSURL), introspection (Introspect or IntrospectionURL) or Discover: %w", is.Issuer, tiaki.ErrInvalid)
 	}
 	iss := &trustedIssuer{name: is.Issuer}
 	var err error
 	if hasKeys {
-		if iss.keys, err = newKeySource(is, client, log); err != nil {
+		if iss.keys, err = newKeySource(is, client, disc, log); err != nil {
 			return nil, err
 		}
 	}
 	if hasIntrospection {
-		if iss.introspect, err = newIntrospector(is, client); err != nil {
+		if iss.introspect, err = newIntrospector(is, client, disc); err != nil {
 			return nil, err
 		}
 	}

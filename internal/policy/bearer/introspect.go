@@ -46,21 +46,26 @@ type introspector struct {
 	// of the struct prints it.
 	authorization tiaki.Secret
 	local         func(ctx context.Context, token string) ([]byte, error)
+	disc          *discovery // finds url in the issuer's metadata when it is empty
 	client        *http.Client
 	flight        singleflight.Group
 }
 
-func newIntrospector(is Issuer, client *http.Client) (*introspector, error) {
-	if (is.Introspect == nil) == (is.IntrospectionURL == "") {
-		return nil, fmt.Errorf("bearer: issuer %q: set at most one of Introspect and IntrospectionURL: %w", is.Issuer, tiaki.ErrInvalid)
+func newIntrospector(is Issuer, client *http.Client, disc *discovery) (*introspector, error) {
+	if is.Introspect != nil && (is.IntrospectionURL != "" || disc != nil) || is.Introspect == nil && is.IntrospectionURL == "" && disc == nil {
+		return nil, fmt.Errorf("bearer: issuer %q: set exactly one of Introspect and IntrospectionURL (or Discover): %w", is.Issuer, tiaki.ErrInvalid)
 	}
 	i := &introspector{issuer: is.Issuer, local: is.Introspect, client: client}
-	if is.IntrospectionURL == "" {
+	if is.Introspect != nil {
 		return i, nil
 	}
-	u, err := url.Parse(is.IntrospectionURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("bearer: issuer %q: introspection URL must be https without credentials: %w", is.Issuer, tiaki.ErrInvalid)
+	if is.IntrospectionURL != "" {
+		u, err := url.Parse(is.IntrospectionURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			return nil, fmt.Errorf("bearer: issuer %q: introspection URL must be https without credentials: %w", is.Issuer, tiaki.ErrInvalid)
+		}
+	} else {
+		i.disc = disc
 	}
 	if is.ClientID == "" || is.ClientSecret.IsZero() {
 		return nil, fmt.Errorf("bearer: issuer %q: introspection needs a client ID and secret (RFC 7662 §2.1): %w", is.Issuer, tiaki.ErrInvalid)
@@ -102,7 +107,7 @@ func (v *Verifier) introspect(ctx context.Context, i *introspector, token string
 		// fail the others waiting on the same token.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), introspectTimeout)
 		defer cancel()
-		body, err := i.call(cctx, token)
+		body, err := i.call(cctx, token, now)
 		if err != nil {
 			v.log.Warn("bearer: introspection failed", "issuer", i.issuer, "err", err)
 			return outcome{d: v.unavailable}, nil
@@ -128,7 +133,7 @@ func (v *Verifier) introspect(ctx context.Context, i *introspector, token string
 }
 
 // call returns the issuer's response document for token.
-func (i *introspector) call(ctx context.Context, token string) ([]byte, error) {
+func (i *introspector) call(ctx context.Context, token string, now time.Time) ([]byte, error) {
 	if i.local != nil {
 		body, err := i.local(ctx, token)
 		if err == nil && len(body) > maxIntrospectionBody {
@@ -136,9 +141,19 @@ func (i *introspector) call(ctx context.Context, token string) ([]byte, error) {
 		}
 		return body, err
 	}
+	endpoint := i.url
+	if i.disc != nil {
+		m, err := i.disc.endpoints(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		if endpoint, err = httpsEndpoint("introspection_endpoint", m.IntrospectionEndpoint); err != nil {
+			return nil, err
+		}
+	}
 	// RFC 7662 §2.1: POST, form-encoded; the hint saves the issuer a refresh-token lookup.
 	form := "token=" + url.QueryEscape(token) + "&token_type_hint=access_token"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, i.url, strings.NewReader(form))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form))
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ type keySource struct {
 	issuer string
 	local  func() []byte
 	url    string
+	disc   *discovery // finds url in the issuer's metadata when it is empty
 	client *http.Client
 	log    *slog.Logger
 
@@ -47,12 +48,12 @@ type keySource struct {
 	tried   time.Time // remote: the last fetch attempt
 }
 
-func newKeySource(is Issuer, client *http.Client, log *slog.Logger) (*keySource, error) {
+func newKeySource(is Issuer, client *http.Client, disc *discovery, log *slog.Logger) (*keySource, error) {
 	if is.Issuer == "" {
 		return nil, fmt.Errorf("bearer: issuer: the issuer identifier is required: %w", tiaki.ErrInvalid)
 	}
-	if (is.JWKS == nil) == (is.JWKSURL == "") {
-		return nil, fmt.Errorf("bearer: issuer %q: set exactly one of JWKS and JWKSURL: %w", is.Issuer, tiaki.ErrInvalid)
+	if is.JWKS != nil && (is.JWKSURL != "" || disc != nil) || is.JWKS == nil && is.JWKSURL == "" && disc == nil {
+		return nil, fmt.Errorf("bearer: issuer %q: set exactly one of JWKS and JWKSURL (or Discover): %w", is.Issuer, tiaki.ErrInvalid)
 	}
 	if is.JWKSURL != "" {
 		u, err := url.Parse(is.JWKSURL)
@@ -60,7 +61,11 @@ func newKeySource(is Issuer, client *http.Client, log *slog.Logger) (*keySource,
 			return nil, fmt.Errorf("bearer: issuer %q: jwks_url must be an https URL without credentials: %w", is.Issuer, tiaki.ErrInvalid)
 		}
 	}
-	return &keySource{issuer: is.Issuer, local: is.JWKS, url: is.JWKSURL, client: client, log: log}, nil
+	ks := &keySource{issuer: is.Issuer, local: is.JWKS, url: is.JWKSURL, client: client, log: log}
+	if ks.url == "" {
+		ks.disc = disc
+	}
+	return ks, nil
 }
 
 // keys returns the public signing keys that may have signed a token whose header names kid
@@ -90,7 +95,7 @@ func (s *keySource) keys(ctx context.Context, kid string, now time.Time) ([]jose
 		// The fetch outlives a caller that goes away, so one impatient client cannot leave
 		// the set unrefreshed for minRefresh.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-		set, err := s.fetch(fctx)
+		set, err := s.fetch(fctx, now)
 		cancel()
 		if err != nil {
 			s.log.Warn("bearer: fetching key set failed", "issuer", s.issuer, "url", s.url, "err", err)
@@ -122,9 +127,19 @@ func (s *keySource) match(kid string) []jose.JSONWebKey {
 	return out
 }
 
-func (s *keySource) fetch(ctx context.Context) (jose.JSONWebKeySet, error) {
+func (s *keySource) fetch(ctx context.Context, now time.Time) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	u := s.url
+	if s.disc != nil {
+		m, err := s.disc.endpoints(ctx, now)
+		if err != nil {
+			return set, err
+		}
+		if u, err = httpsEndpoint("jwks_uri", m.JWKSURI); err != nil {
+			return set, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return set, err
 	}
