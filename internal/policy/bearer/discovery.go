@@ -17,7 +17,7 @@ import (
 const (
 	// maxMetadataAge: endpoints found in an issuer's metadata are looked up again after this
 	// long, so an issuer that moves its key set is followed without a restart.
-	maxMetadataAge = time.Hour
+	maxMetadataAge  = time.Hour
 	maxMetadataSize = 256 << 10
 )
 
