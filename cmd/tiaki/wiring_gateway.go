@@ -48,7 +48,9 @@ const maxCAFile = 1 << 20
 type routeSet struct {
 	routes  []gateway.Route
 	apiKeys []*apikey.Verifier
-	closers []func() error
+	// issuerClients are the HTTPS clients of trusted_issuers, by name, shared by the routes.
+	issuerClients map[string]*http.Client
+	closers       []func() error
 }
 
 func (s *routeSet) close() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/tiaki-nz/tiaki"
@@ -161,8 +162,15 @@ func buildAuthentication(n *node, cfg *config.Config, key string, api config.API
 		checks = append(checks, v)
 	}
 	if o := api.Auth.OAuth2; o != nil {
+		if rs.issuerClients == nil {
+			rs.issuerClients = map[string]*http.Client{}
+		}
+		issuers, err := tokenIssuers(n, cfg, key, o.Issuers, rs.issuerClients)
+		if err != nil {
+			return nil, err
+		}
 		v, err := bearer.New(bearer.Config{
-			Issuers:  []bearer.Issuer{{Issuer: cfg.Issuer, JWKS: n.keys.JWKS}},
+			Issuers:  issuers,
 			Audience: o.Audience,
 			Required: requireAll,
 		}, bearer.Deps{Logger: n.logger, Revocations: n.shared.revocations, ReplayCache: n.shared.replay})

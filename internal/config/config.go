@@ -29,6 +29,8 @@ type Config struct {
 	Users   []User   `yaml:"users" json:"users"`
 	Clients []Client `yaml:"clients" json:"clients"`
 	APIs    []API    `yaml:"apis" json:"apis"`
+	// TrustedIssuers are authorization servers besides this one whose tokens APIs may accept.
+	TrustedIssuers []TrustedIssuer `yaml:"trusted_issuers" json:"trusted_issuers,omitempty"`
 
 	// Path is the file the configuration came from, as given to Load or Parse
 	// ("default.yaml" for Default). Error messages start with it.
@@ -211,6 +213,9 @@ type OAuth2 struct {
 	Audience string `yaml:"audience" json:"audience"`
 	// Scopes maps an HTTP method to the scopes a token needs for it; methods absent need none.
 	Scopes map[string][]string `yaml:"scopes" json:"scopes,omitempty"`
+	// Issuers names the authorization servers whose tokens the API accepts: "self" (this
+	// Tiaki, the default) and names from trusted_issuers.
+	Issuers []string `yaml:"issuers" json:"issuers"`
 }
 
 // RateLimit throttles an API; zero rates mean no limit.

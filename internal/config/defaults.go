@@ -65,6 +65,9 @@ func (a *API) applyDefaults(d defaulter, key string) {
 		setDefault(d, key+".auth.mtls_consumer", &a.Auth.MTLSConsumer, "subject_cn")
 	}
 	setDefault(d, key+".auth.require", &a.Auth.Require, "all")
+	if a.Auth.OAuth2 != nil {
+		setDefault(d, key+".auth.oauth2.issuers", &a.Auth.OAuth2.Issuers, []string{SelfIssuer})
+	}
 	setDefault(d, key+".limits.max_body", &a.Limits.MaxBody, DefaultMaxBody)
 	setDefault(d, key+".limits.timeout", &a.Limits.Timeout, Duration{30 * time.Second})
 	setDefault(d, key+".injection_protection", &a.InjectionProtection, "standard")
@@ -98,6 +101,9 @@ func (c *Config) resolvePaths(dir string) {
 		p := c.Store.DSN.Reveal()
 		abs(&p)
 		c.Store.DSN = tiaki.Secret(p)
+	}
+	for i := range c.TrustedIssuers {
+		abs(&c.TrustedIssuers[i].CA)
 	}
 	for i := range c.APIs {
 		abs(&c.APIs[i].OpenAPI)

@@ -56,7 +56,7 @@ apis:
 	}
 	want := []Auth{
 		{APIKey: "required", APIKeyHeader: "API-Key", MTLS: "off", Require: "all"},
-		{APIKey: "off", OAuth2: &OAuth2{Audience: "https://x/b"}, MTLS: "off", Require: "all"},
+		{APIKey: "off", OAuth2: &OAuth2{Audience: "https://x/b", Issuers: []string{SelfIssuer}}, MTLS: "off", Require: "all"},
 		{APIKey: "off", MTLS: "required", MTLSConsumer: "subject_cn", Require: "all"},
 		{APIKey: "off", MTLS: "off", Require: "all"},
 	}
@@ -93,7 +93,7 @@ func TestDefault(t *testing.T) {
 			APIKey: "optional", APIKeyHeader: "API-Key", MTLS: "off", Require: "any",
 			OAuth2: &OAuth2{
 				Audience: "https://127.0.0.1:8444/demo",
-				Scopes:   map[string][]string{"GET": {"demo:read"}, "POST": {"demo:write"}},
+				Scopes:   map[string][]string{"GET": {"demo:read"}, "POST": {"demo:write"}}, Issuers: []string{SelfIssuer},
 			},
 		},
 		Methods:             []string{"GET", "POST"},

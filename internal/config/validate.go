@@ -51,6 +51,7 @@ func (c *Config) validate(errs *errorList) {
 	v.users()
 	v.clients()
 	v.apis()
+	v.trustedIssuers()
 	v.rateLimits()
 	v.mtlsConsumers()
 	v.mediaTypes()
