@@ -140,7 +140,7 @@ func buildAuthentication(n *node, cfg *config.Config, key string, api config.API
 	var checks []policy.Policy
 	if api.Auth.APIKey != "off" {
 		v, err := apikey.New(apikey.Config{Header: api.Auth.APIKeyHeader, API: api.Name,
-			Required: requireAll && api.Auth.APIKey == "required"},
+			Required: requireAll && api.Auth.APIKey == "required", OutageGrace: cfg.Store.OutageGrace.Duration},
 			apikey.Deps{Keys: n.store, Hasher: n.hasher, Logger: n.logger})
 		if err != nil {
 			return nil, cfg.Errorf(key+".auth", "%v", err)

@@ -77,6 +77,9 @@ type Store struct {
 	// DSN is the SQLite database file (empty: cmd/tiaki picks <data dir>/tiaki.db) or the
 	// PostgreSQL connection string. It is a Secret because connection strings carry passwords.
 	DSN tiaki.Secret `yaml:"dsn" json:"dsn"`
+	// OutageGrace is how long credentials a node has verified keep working from its caches
+	// while the store cannot be reached.
+	OutageGrace Duration `yaml:"outage_grace" json:"outage_grace"`
 }
 
 // Redis configures the optional shared state for many nodes; empty Addr means in process.

@@ -19,6 +19,9 @@ const (
 	DefaultOpsAddr        = "127.0.0.1:9090"
 	DefaultAPIKeyHeader   = "API-Key"
 	DefaultMaxBody        = ByteSize(1 << 20)
+	// DefaultOutageGrace rides out a database restart or failover (typically well under a
+	// minute) without refusing callers the gateway already knows.
+	DefaultOutageGrace = 5 * time.Minute
 )
 
 // applyDefaults fills every key the file left out or left empty (null). A key given a value
@@ -34,6 +37,7 @@ func (c *Config) applyDefaults() {
 	setDefault(d, "listen.gateway", &c.Listen.Gateway, DefaultGatewayAddr)
 	setDefault(d, "listen.ops", &c.Listen.Ops, DefaultOpsAddr)
 	setDefault(d, "store.driver", &c.Store.Driver, "sqlite")
+	setDefault(d, "store.outage_grace", &c.Store.OutageGrace, Duration{DefaultOutageGrace})
 	setDefault(d, "keys.algorithms", &c.Keys.Algorithms, []string{"PS256", "ES256"})
 	setDefault(d, "keys.rotate_every", &c.Keys.RotateEvery, Duration{720 * time.Hour})
 	setDefault(d, "keys.prepublish", &c.Keys.Prepublish, Duration{time.Hour})

@@ -24,7 +24,7 @@ func TestEmptyFileIsAllDefaults(t *testing.T) {
 			Profile: "nz-baseline",
 			Log:     Log{Level: "info", Format: "auto"},
 			Listen:  Listen{AuthServer: "127.0.0.1:8443", Gateway: "127.0.0.1:8444", Ops: "127.0.0.1:9090"},
-			Store:   Store{Driver: "sqlite"},
+			Store:   Store{Driver: "sqlite", OutageGrace: Duration{DefaultOutageGrace}},
 			Keys:    Keys{Algorithms: []string{"PS256", "ES256"}, RotateEvery: Duration{720 * time.Hour}, Prepublish: Duration{time.Hour}},
 			Tokens: Tokens{
 				AccessTokenTTL:       Duration{10 * time.Minute},

@@ -149,6 +149,9 @@ func (v *checker) store() {
 	if v.c.Store.Driver == "postgres" && v.c.Store.DSN == "" {
 		v.errorf("store.dsn", "postgres needs a dsn (postgres://user@host:5432/tiaki)")
 	}
+	if g := v.c.Store.OutageGrace.Duration; g < 0 || g > time.Hour {
+		v.errorf("store.outage_grace", "%v must be between 0s (no grace) and 1h", g)
+	}
 }
 
 // Signing algorithms Tiaki can use. HS* is absent (a shared key cannot be published in a JWKS)

@@ -45,6 +45,21 @@ func (c *Cache[V]) Get(k [sha256.Size]byte, now time.Time) (V, bool) {
 	return e.v, true
 }
 
+// GetStale returns the value stored under k even if it expired, as long as it did so less than
+// grace before now: what a credential cache may fall back on while its store is unreachable.
+// Entries are removed only by DeleteFunc or when Put needs room, so one that was valid recently
+// is usually still there.
+func (c *Cache[V]) GetStale(k [sha256.Size]byte, now time.Time, grace time.Duration) (V, bool) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok || !now.Before(e.until.Add(grace)) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
 // Put stores v under k until the given time; nothing is stored if until is not after now.
 // When the cache is full, expired entries go first, then arbitrary ones, down to 7/8 of the
 // bound, so a flood of distinct credentials costs an occasional sweep rather than one per entry.

@@ -39,7 +39,16 @@ type Config struct {
 	API string
 	// Required refuses requests without a key; otherwise they pass without a principal.
 	Required bool
+	// OutageGrace is how long after its last successful check a key this node has seen keeps
+	// working while the store cannot be reached (Kong's db_resurrect_ttl); zero: not at all.
+	// Revocations this node has seen stay in force; expiry and revocation times it read are
+	// honoured. At most MaxOutageGrace.
+	OutageGrace time.Duration
 }
+
+// MaxOutageGrace bounds Config.OutageGrace: past it an outage is an incident, not a blip, and
+// keys the store could no longer vouch for must stop working.
+const MaxOutageGrace = time.Hour
 
 // Keys finds API keys by ID (a tiaki.APIKeyStore does).
 type Keys interface {
@@ -74,6 +83,7 @@ type Verifier struct {
 	now    func() time.Time
 	log    *slog.Logger
 	cache  *policy.Cache[keyInfo]
+	grace  time.Duration
 
 	missing, inURL, duplicate, malformed, unknown, mismatch *policy.Denial
 	wrongAPI, revoked, expired, unavailable                 *policy.Denial
@@ -83,6 +93,10 @@ type Verifier struct {
 type keyInfo struct {
 	id, consumer string
 	expires      time.Time
+	// verified is when the store last vouched for the key, and end when it stops being valid
+	// whatever the store says later (its expiry or a scheduled revocation; zero: never):
+	// together they bound what an outage lets through.
+	verified, end time.Time
 }
 
 // New validates cfg and builds the policy.
@@ -100,6 +114,9 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 	if deps.Keys == nil || deps.Hasher == nil {
 		return nil, errors.New("apikey: Deps.Keys and Deps.Hasher are required")
 	}
+	if cfg.OutageGrace < 0 || cfg.OutageGrace > MaxOutageGrace {
+		return nil, fmt.Errorf("apikey: outage grace %v: between 0 and %v: %w", cfg.OutageGrace, MaxOutageGrace, tiaki.ErrInvalid)
+	}
 	v := &Verifier{
 		header:   http.CanonicalHeaderKey(header),
 		api:      cfg.API,
@@ -109,6 +126,7 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 		now:      deps.Now,
 		log:      deps.Logger,
 		cache:    policy.NewCache[keyInfo](cacheSize),
+		grace:    cfg.OutageGrace,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -192,20 +210,47 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 		return true, nil
 	}
 	k, d := v.verify(r.Context(), key, now)
+	if d == v.unavailable {
+		if info, ok := v.stale(fp, now); ok {
+			policy.Admit(p, tiaki.CredentialAPIKey, info.consumer, info.id, info.expires)
+			return true, nil
+		}
+	}
 	if d != nil {
 		return true, d
 	}
-	info := keyInfo{id: k.ID, consumer: k.Consumer, expires: k.ExpiresAt}
-	until := now.Add(CacheTTL)
-	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(until) {
-		until = k.ExpiresAt
+	info := keyInfo{id: k.ID, consumer: k.Consumer, expires: k.ExpiresAt, verified: now, end: k.ExpiresAt}
+	if !k.RevokedAt.IsZero() && (info.end.IsZero() || k.RevokedAt.Before(info.end)) {
+		info.end = k.RevokedAt
 	}
-	if !k.RevokedAt.IsZero() && k.RevokedAt.Before(until) {
-		until = k.RevokedAt
-	}
-	v.cache.Put(fp, info, until, now)
+	v.cache.Put(fp, info, earliest(now.Add(CacheTTL), info.end), now)
 	policy.Admit(p, tiaki.CredentialAPIKey, info.consumer, info.id, info.expires)
 	return true, nil
+}
+
+// stale admits, while the store cannot be reached, a key this node verified less than the
+// outage grace ago, and caches it for another CacheTTL, so that an outage costs one failed
+// lookup per key every CacheTTL instead of one per request. A key Forget dropped (revoked) is
+// not in the cache to be found.
+func (v *Verifier) stale(fp [32]byte, now time.Time) (keyInfo, bool) {
+	if v.grace <= 0 {
+		return keyInfo{}, false
+	}
+	info, ok := v.cache.GetStale(fp, now, v.grace)
+	stop := earliest(info.verified.Add(v.grace), info.end)
+	if !ok || !now.Before(stop) {
+		return keyInfo{}, false
+	}
+	v.cache.Put(fp, info, earliest(now.Add(CacheTTL), stop), now)
+	return info, true
+}
+
+// earliest returns the earlier of a and b, where a zero b means no limit.
+func earliest(a, b time.Time) time.Time {
+	if !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // verify finds key in the store and checks it.

@@ -349,3 +349,101 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestOutageGrace: while the store cannot be reached (issue 11, item 21), keys this node
+// verified keep working for the configured grace from their last successful check, costing
+// one lookup per key per CacheTTL; keys it never saw, keys whose expiry passes, and keys it
+// was told were revoked do not; with no grace, an outage refuses every key after CacheTTL.
+func TestOutageGrace(t *testing.T) {
+	t.Parallel()
+	check := func(f *fixture, key string) *policy.Denial {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("API-Key", key)
+		var p tiaki.Principal
+		return f.v.Check(r, &p)
+	}
+	down := errors.New("connection refused")
+	setErr := func(f *fixture, err error) { f.store.mu.Lock(); f.store.err = err; f.store.mu.Unlock() }
+	lookups := func(f *fixture) int { f.store.mu.Lock(); defer f.store.mu.Unlock(); return f.store.lookups }
+
+	t.Run("grace", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, Config{API: "payments", Required: true, OutageGrace: time.Minute})
+		soon := f.keys["good"]
+		id, _ := Parse(soon)
+		f.store.mu.Lock()
+		k := f.store.keys[id]
+		k.ExpiresAt = t0.Add(30 * time.Second)
+		f.store.keys[id] = k
+		f.store.mu.Unlock()
+		// A key that expires 30 s from now, seen before the outage.
+		if d := check(f, soon); d != nil {
+			t.Fatal(d)
+		}
+		ff := newFixture(t, Config{API: "payments", Required: true, OutageGrace: time.Minute})
+		good := ff.keys["good"]
+		if d := check(ff, good); d != nil {
+			t.Fatal(d)
+		}
+		setErr(ff, down)
+		before := lookups(ff)
+		for range 100 {
+			ff.clock.Add(500 * time.Millisecond) // 50 s of requests during the outage
+			if d := check(ff, good); d != nil {
+				t.Fatalf("known key refused %v into the outage: %v", ff.clock.Now().Sub(t0), d)
+			}
+		}
+		// One failed lookup each CacheTTL, not one per request.
+		if n := lookups(ff) - before; n > 11 {
+			t.Errorf("%d store lookups for 100 requests over 50 s, want about one per %v", n, CacheTTL)
+		}
+		ff.clock.Add(15 * time.Second) // past a minute since the last successful check
+		if d := check(ff, good); d == nil || d.Status != http.StatusServiceUnavailable {
+			t.Errorf("known key after the grace: %v, want 503", d)
+		}
+		if d := check(ff, ff.keys["other-api"]); d == nil || d.Status != http.StatusServiceUnavailable {
+			t.Errorf("a key never seen during the outage: %v, want 503", d)
+		}
+		// The expiring key stops at its expiry although the grace is longer.
+		setErr(f, down)
+		f.clock.Add(20 * time.Second)
+		if d := check(f, soon); d != nil {
+			t.Errorf("expiring key 20 s into the outage: %v", d)
+		}
+		f.clock.Add(15 * time.Second)
+		if d := check(f, soon); d == nil {
+			t.Error("a key past its expiry admitted during the outage")
+		}
+	})
+
+	t.Run("revocation seen before the outage", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, Config{API: "payments", Required: true, OutageGrace: time.Minute})
+		good := f.keys["good"]
+		id, _ := Parse(good)
+		if d := check(f, good); d != nil {
+			t.Fatal(d)
+		}
+		f.v.Forget(id) // the revocation feed
+		setErr(f, down)
+		f.clock.Add(time.Second)
+		if d := check(f, good); d == nil {
+			t.Error("a key revoked before the outage was admitted during it")
+		}
+	})
+
+	t.Run("no grace", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, Config{API: "payments", Required: true})
+		good := f.keys["good"]
+		if d := check(f, good); d != nil {
+			t.Fatal(d)
+		}
+		setErr(f, down)
+		f.clock.Add(CacheTTL)
+		if d := check(f, good); d == nil || d.Status != http.StatusServiceUnavailable || d.RetryAfter == 0 {
+			t.Errorf("no grace: %v, want 503 with Retry-After", d)
+		}
+	})
+}
