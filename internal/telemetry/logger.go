@@ -21,7 +21,8 @@ type LogOptions struct {
 
 // NewLogger returns a logger writing to w. Every record logged with a context that carries a
 // request ID gets a request_id attribute, and attributes whose names suggest a secret are
-// redacted, as a second line of defence behind tiaki.Secret.
+// redacted, as a second line of defence behind tiaki.Secret. A warning or error that keeps
+// recurring is written once per RepeatInterval with a count.
 func NewLogger(w io.Writer, opts LogOptions) (*slog.Logger, error) {
 	var level slog.Level
 	if opts.Level != "" {
@@ -45,7 +46,7 @@ func NewLogger(w io.Writer, opts LogOptions) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want auto, text or json", opts.Format)
 	}
-	return slog.New(requestIDHandler{h}), nil
+	return slog.New(requestIDHandler{newThrottle(h, RepeatInterval)}), nil
 }
 
 func isTerminal(w io.Writer) bool {
