@@ -63,8 +63,10 @@ func (s *Store) Allow(ctx context.Context, key string, l tiaki.Limit, n int) (ti
 	if err != nil {
 		return tiaki.Decision{}, err
 	}
-	res, err := gcraScript.Run(ctx, s.c, []string{s.key("rl", key)},
-		micros(g.Interval), micros(g.Tolerance), micros(g.Cost)).Int64Slice()
+	res, err := guard(s, func() ([]int64, error) {
+		return gcraScript.Run(ctx, s.c, []string{s.key("rl", key)},
+			micros(g.Interval), micros(g.Tolerance), micros(g.Cost)).Int64Slice()
+	})
 	if err != nil {
 		return tiaki.Decision{}, fmt.Errorf("redis: rate limit: %w", err)
 	}
@@ -92,7 +94,9 @@ func (s *Store) Add(ctx context.Context, key string, length time.Duration, n int
 	if n < 1 || n > memory.MaxCount {
 		return 0, time.Time{}, fmt.Errorf("redis: quota increment %d: must be 1 to %d: %w", n, memory.MaxCount, tiaki.ErrInvalid)
 	}
-	res, err := quotaScript.Run(ctx, s.c, []string{s.key("q", key)}, length.Milliseconds(), n).Int64Slice()
+	res, err := guard(s, func() ([]int64, error) {
+		return quotaScript.Run(ctx, s.c, []string{s.key("q", key)}, length.Milliseconds(), n).Int64Slice()
+	})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("redis: quota: %w", err)
 	}
@@ -113,7 +117,9 @@ func (s *Store) Consume(ctx context.Context, key string, ttl time.Duration) (boo
 	// Round up to whole milliseconds: remembering an identifier a little longer is safe,
 	// forgetting it early is not.
 	ms := int64(math.Ceil(float64(ttl) / float64(time.Millisecond)))
-	ok, err := s.c.SetArgs(ctx, s.key("jti", key), "1", goredis.SetArgs{Mode: "NX", TTL: time.Duration(ms) * time.Millisecond}).Result()
+	ok, err := guard(s, func() (string, error) {
+		return s.c.SetArgs(ctx, s.key("jti", key), "1", goredis.SetArgs{Mode: "NX", TTL: time.Duration(ms) * time.Millisecond}).Result()
+	})
 	switch {
 	case err == goredis.Nil:
 		return false, nil

@@ -65,6 +65,9 @@ type Store struct {
 
 	mu  sync.Mutex
 	sub *goredis.PubSub // the subscriber's current subscription, closed by Close to wake it
+
+	// breaker fails the request path's calls fast while Redis is unreachable.
+	breaker breaker
 }
 
 var (
@@ -123,6 +126,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
+	s.breaker.ping = func(ctx context.Context) error { return c.Ping(ctx).Err() }
 	ready := make(chan struct{})
 	go s.listen(listenCtx, ready)
 	select {
