@@ -367,7 +367,31 @@ clients:
 	linesBefore := problemLines()
 	during := newPhase()
 	pg.stop(t)
-	time.Sleep(outage)
+	time.Sleep(outage / 2)
+	// What the nodes have not seen needs the store: 503 with Retry-After, never 500 or a
+	// refusal the store did not make.
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, _ := http.NewRequest(http.MethodPost, "https://"+nodes[0].AuthServer+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", basicAuth("never-seen", machineSecret))
+	if resp, err := nodes[0].client.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		var body struct {
+			Error string `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || body.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("token for a client not seen before the outage: %d %q Retry-After %q, want 503 temporarily_unavailable",
+				resp.StatusCode, body.Error, resp.Header.Get("Retry-After"))
+		}
+	}
+	unseenKey := key[:3] + strings.Repeat("a", 12) + key[15:] // well formed, another ID
+	if got, _ := gatewayCall(nodes[1], unseenKey); got != "503" {
+		t.Errorf("gateway, a key not seen before the outage: %s, want 503", got)
+	}
+	time.Sleep(outage / 2)
 	linesAfter := problemLines()
 	pg.start(t)
 	recovering := newPhase()

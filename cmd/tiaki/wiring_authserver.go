@@ -73,6 +73,7 @@ func buildAuthServer(n *node) (http.Handler, error) {
 		SigningAlgorithm:  alg,
 		Scopes:            slices.Compact(scopes),
 		Resources:         resources,
+		OutageGrace:       cfg.Store.OutageGrace.Duration,
 	}, deps)
 	if err != nil {
 		return nil, fmt.Errorf("authorization server: %w", err)

@@ -83,7 +83,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		e.replay.mu.Unlock()
 		defer func() { e.replay.mu.Lock(); e.replay.err = nil; e.replay.mu.Unlock() }()
 		resp, doc := e.call(t, PathToken, assertionForm(assertion(t, tokenURL, nil)), "")
-		if resp.StatusCode != http.StatusServiceUnavailable || doc["error"] != "server_error" {
+		if resp.StatusCode != http.StatusServiceUnavailable || doc["error"] != "temporarily_unavailable" {
 			t.Fatalf("%d %v", resp.StatusCode, doc)
 		}
 	})

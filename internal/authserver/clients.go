@@ -39,20 +39,25 @@ type registered struct {
 type clientEntry struct {
 	reg     *registered // nil when the client does not exist
 	expires time.Time
+	// verified is when the store last answered for this client: while the store cannot be
+	// reached the entry is used until verified plus the outage grace.
+	verified time.Time
 }
 
-// clientCache caches client lookups, found and not found, for clientTTL.
+// clientCache caches client lookups, found and not found, for clientTTL, and while the store
+// cannot be reached keeps answering from what it last read, for at most grace.
 type clientCache struct {
 	src     Clients
 	now     func() time.Time
 	catalog []string
+	grace   time.Duration
 
 	mu      sync.RWMutex
 	entries map[string]clientEntry
 }
 
-func newClientCache(src Clients, now func() time.Time, catalog []string) *clientCache {
-	return &clientCache{src: src, now: now, catalog: catalog, entries: make(map[string]clientEntry)}
+func newClientCache(src Clients, now func() time.Time, catalog []string, grace time.Duration) *clientCache {
+	return &clientCache{src: src, now: now, catalog: catalog, grace: grace, entries: make(map[string]clientEntry)}
 }
 
 // lookup returns the client with the given ID, or an error wrapping goidc.ErrNotFound (which
@@ -77,7 +82,29 @@ func (cc *clientCache) lookup(ctx context.Context, id string) (*registered, erro
 	switch {
 	case errors.Is(err, tiaki.ErrNotFound):
 	case err != nil:
-		return nil, fmt.Errorf("authserver: loading client: %w", err)
+		if ok && now.Before(e.verified.Add(cc.grace)) {
+			// The store is unreachable; what it said last holds for the outage grace, cached
+			// for another clientTTL so the outage costs one failed lookup per client per TTL.
+			// A client invalidated (deleted, changed) before the outage is not in the cache.
+			e.expires = now.Add(clientTTL)
+			if end := e.verified.Add(cc.grace); end.Before(e.expires) {
+				e.expires = end
+			}
+			cc.mu.Lock()
+			cc.entries[id] = e
+			cc.mu.Unlock()
+			if e.reg == nil {
+				return nil, goidc.ErrNotFound
+			}
+			return e.reg, nil
+		}
+		err = fmt.Errorf("authserver: loading client: %w", err)
+		// The engine would report any error here as the client's (invalid_client) or its own
+		// (server_error); the exchange tells the response writer it was the store's.
+		if x := exchangeFrom(ctx); x != nil && x.internal == nil {
+			x.internal = err
+		}
+		return nil, err
 	case c == nil || c.ID != id:
 		return nil, errors.New("authserver: the client store answered with another client")
 	default:
@@ -93,7 +120,7 @@ func (cc *clientCache) lookup(ctx context.Context, id string) (*registered, erro
 		}
 	}
 	if len(cc.entries) < maxCachedClients {
-		cc.entries[id] = clientEntry{reg: reg, expires: now.Add(clientTTL)}
+		cc.entries[id] = clientEntry{reg: reg, expires: now.Add(clientTTL), verified: now}
 	}
 	cc.mu.Unlock()
 

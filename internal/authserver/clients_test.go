@@ -57,7 +57,7 @@ func TestClientCache(t *testing.T) {
 			t.Parallel()
 			src := fixtureClients()
 			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-			tc.run(newClientCache(src, clock.Now, nil), src, clock)
+			tc.run(newClientCache(src, clock.Now, nil, 0), src, clock)
 			if got := src.lookups(); got != tc.wantLookups {
 				t.Errorf("store lookups = %d, want %d", got, tc.wantLookups)
 			}
@@ -69,7 +69,7 @@ func TestClientCacheAnswers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src := fixtureClients()
-	cc := newClientCache(src, time.Now, []string{"payments:read", "openid"})
+	cc := newClientCache(src, time.Now, []string{"payments:read", "openid"}, 0)
 	reg, err := cc.lookup(ctx, "citizen-app")
 	if err != nil {
 		t.Fatal(err)
@@ -103,4 +103,49 @@ func TestInvalidateClient(t *testing.T) {
 		t.Fatalf("old secret after invalidation: %d %v, want 401", resp.StatusCode, doc)
 	}
 	env.token(t, "demo-client", "rotated", "")
+}
+
+// TestClientCacheOutageGrace: while the client store fails, a client read less than the
+// outage grace ago keeps being answered from the cache (one store lookup per clientTTL), an
+// unknown one stays unknown, and past the grace the store's error comes through (issue 11
+// item 21).
+func TestClientCacheOutageGrace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := fixtureClients()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	cc := newClientCache(src, clock.Now, nil, time.Minute)
+	if _, err := cc.lookup(ctx, "demo-client"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.lookup(ctx, "nobody"); !errors.Is(err, goidc.ErrNotFound) {
+		t.Fatal(err)
+	}
+	src.setErr(errors.New("connection refused"))
+	before := src.lookups()
+	for range 100 {
+		clock.Advance(500 * time.Millisecond) // 50 s of outage
+		if reg, err := cc.lookup(ctx, "demo-client"); err != nil || reg.client.ID != "demo-client" {
+			t.Fatalf("known client %v into the outage: %v", clock.Now().Sub(time.Unix(1_700_000_000, 0)), err)
+		}
+		if _, err := cc.lookup(ctx, "nobody"); !errors.Is(err, goidc.ErrNotFound) {
+			t.Fatalf("unknown client during the outage: %v", err)
+		}
+	}
+	if n := src.lookups() - before; n > 22 {
+		t.Errorf("%d store lookups for 200 requests over 50 s, want about two per %v", n, clientTTL)
+	}
+	clock.Advance(15 * time.Second)
+	if _, err := cc.lookup(ctx, "demo-client"); err == nil || errors.Is(err, goidc.ErrNotFound) {
+		t.Errorf("past the grace: %v, want the store's error", err)
+	}
+	// Without a grace the store's error comes through once the entry expires.
+	cc = newClientCache(src, clock.Now, nil, 0)
+	src.setErr(nil)
+	cc.lookup(ctx, "demo-client")
+	src.setErr(errors.New("connection refused"))
+	clock.Advance(clientTTL)
+	if _, err := cc.lookup(ctx, "demo-client"); err == nil {
+		t.Error("no grace: the cache answered for a failing store")
+	}
 }

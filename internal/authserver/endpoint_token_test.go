@@ -228,7 +228,10 @@ func TestTokenEndpointBounds(t *testing.T) {
 	}
 }
 
-func TestInternalFailureIsServerError(t *testing.T) {
+// TestStoreFailureIsTemporarilyUnavailable: a client store that fails (a database outage) is
+// neither the client's fault nor lasting: 503 temporarily_unavailable with Retry-After (issue
+// 11 item 21; a 500 server_error was answered before), the cause logged, never shown.
+func TestStoreFailureIsTemporarilyUnavailable(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	env.clients.setErr(errors.New("database on fire at 10.0.0.7"))
@@ -237,8 +240,8 @@ func TestInternalFailureIsServerError(t *testing.T) {
 	req.Header.Set("Authorization", basic("demo-client", demoSecret))
 	req.Header.Set("Request-Transaction-Id", "req-123")
 	resp, doc := env.do(t, req)
-	if resp.StatusCode != http.StatusInternalServerError || doc["error"] != "server_error" {
-		t.Fatalf("got %d %v, want 500 server_error", resp.StatusCode, doc)
+	if resp.StatusCode != http.StatusServiceUnavailable || doc["error"] != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d %v (Retry-After %q), want 503 temporarily_unavailable with Retry-After", resp.StatusCode, doc, resp.Header.Get("Retry-After"))
 	}
 	if strings.Contains(doc["error_description"].(string), "fire") {
 		t.Errorf("the cause reached the client: %v", doc)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
+	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
 
@@ -24,6 +25,10 @@ const (
 	codeInvalidGrant       = "invalid_grant"
 	codeUnauthorizedClient = "unauthorized_client"
 	codeServerError        = "server_error"
+	// codeUnavailable is RFC 6749 §4.1.2.1's temporarily_unavailable, used at every endpoint
+	// for a dependency that cannot be reached, with Retry-After (RFC 9110 §10.2.3): unlike
+	// server_error it tells the client that the same request may work shortly.
+	codeUnavailable = "temporarily_unavailable"
 )
 
 // challenge answers every 401 from the token, introspection and revocation endpoints: RFC 6749
@@ -43,6 +48,10 @@ func refuse(status int, code, description string) *oauthError {
 }
 
 var errServer = oauthError{Code: codeServerError, Description: "the server could not complete the request", status: http.StatusInternalServerError}
+
+// errUnavailable answers a request that needs a store or service that cannot be reached now.
+var errUnavailable = oauthError{Code: codeUnavailable, Description: "the server cannot complete the request now; retry shortly",
+	status: http.StatusServiceUnavailable, retryAfter: "5"}
 
 // writeError writes e with the headers every error needs.
 func writeError(w http.ResponseWriter, e *oauthError) {
@@ -151,12 +160,11 @@ func correct(rec *recorder, x *exchange) *oauthError {
 		e.Code = string(goidc.ErrorCodeInternalError)
 	}
 	switch {
-	case x.internal != nil:
-		// A dependency failed where the engine can only say invalid_client or invalid_grant
-		// (the replay cache, say): that is the server's fault, not the client's.
-		se := errServer
-		se.status = http.StatusServiceUnavailable
-		se.retryAfter = "1"
+	case x.internal != nil || errors.Is(x.cause, tiaki.ErrUnavailable):
+		// A dependency failed (the store, the replay cache) where the engine can only say
+		// invalid_client, invalid_grant or server_error: that is neither the client's fault nor
+		// lasting.
+		se := errUnavailable
 		return &se
 	case x.lostRace:
 		// Another request redeemed the same code or refresh token first (engine-notes: single

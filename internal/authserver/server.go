@@ -117,6 +117,9 @@ type Config struct {
 	Scopes []string
 	// MaxLiveGrants bounds the in-process store of short-lived grants and opaque tokens.
 	MaxLiveGrants int
+	// OutageGrace is how long clients this node has read keep working from its cache while
+	// the store cannot be reached; zero: not at all.
+	OutageGrace time.Duration
 	// LoginSessionTTL, ConsentTTL and AuthorizationTTL: see the defaults of the same names.
 	LoginSessionTTL, ConsentTTL, AuthorizationTTL time.Duration
 	// LoginLimit throttles password attempts per account and per client IP (AUTHN-16: ten
@@ -243,7 +246,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.clientIP == nil {
 		s.clientIP = peerIP
 	}
-	s.clients = newClientCache(deps.Clients, s.now, cfg.Scopes)
+	s.clients = newClientCache(deps.Clients, s.now, cfg.Scopes, cfg.OutageGrace)
 	s.keys = newKeyCache(deps.Keys, s.now, s.log)
 	if err := s.keys.check(cfg.SigningAlgorithm); err != nil {
 		return nil, err

@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -197,7 +200,27 @@ func storeErr(what string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres: %s: %w", what, tiaki.ErrNotFound)
 	}
+	if unreachable(err) {
+		return fmt.Errorf("postgres: %s: %w (%w)", what, err, tiaki.ErrUnavailable)
+	}
 	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// unreachable reports whether err means the server could not be reached or went away (so
+// the same call may work later), as opposed to a problem with the statement or the data.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up; the server may be fine
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08, connection exception; 57P01-03, the server shutting down or starting.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // changedOne turns the result of an UPDATE or DELETE by key into ErrNotFound when no row
