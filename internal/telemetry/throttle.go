@@ -8,17 +8,22 @@ import (
 )
 
 // RepeatInterval is how often one warning or error message is written while it keeps
-// happening: the first occurrence at once, then one line per interval saying how many more
-// there were. A database outage under load otherwise writes a line per failed request
+// happening: the first RepeatBurst occurrences at once, then one line per interval saying how
+// many more there were. A database outage under load otherwise writes a line per failed request
 // (97,000 in 10 s was measured, issue 11 item 21), burying the one line that matters.
 const RepeatInterval = 10 * time.Second
+
+// RepeatBurst occurrences of a message in an interval are written in full, so that a burst
+// of distinct problems logged under one message (each error of a rejected configuration
+// reload) is seen whole; only a flood is condensed.
+const RepeatBurst = 10
 
 // maxThrottled bounds how many distinct messages are held back at once; past it, records
 // pass unthrottled rather than growing memory.
 const maxThrottled = 1024
 
-// throttle passes each warning or error message once per interval and then reports how
-// many more of it there were; lower levels pass untouched. Messages are compared by their
+// throttle passes each warning or error message RepeatBurst times per interval and then
+// reports how many more of it there were; lower levels pass untouched. Messages are compared by their
 // text, which for Tiaki's logs names the event ("apikey: key lookup failed"), not the
 // instance.
 type throttle struct {
@@ -39,6 +44,7 @@ type throttleState struct {
 // back, and the last of them (with the handler that received it) to report the count with.
 type repeatWindow struct {
 	start time.Time
+	seen  int // written in full this interval
 	held  int
 	last  slog.Record
 	h     slog.Handler
@@ -61,7 +67,10 @@ func (t *throttle) Handle(ctx context.Context, r slog.Record) error {
 	s.mu.Lock()
 	w, ok := s.windows[r.Message]
 	if ok && w.held == 0 && now.Sub(w.start) >= s.every {
-		w.start = now // a quiet window ended with nothing held: this one starts the next
+		w.start, w.seen = now, 0 // a window ended with nothing held: this one starts the next
+	}
+	if ok && w.held == 0 && w.seen < RepeatBurst {
+		w.seen++
 		s.mu.Unlock()
 		return t.next.Handle(ctx, r)
 	}
@@ -70,7 +79,7 @@ func (t *throttle) Handle(ctx context.Context, r slog.Record) error {
 			s.sweep(now)
 		}
 		if len(s.windows) < maxThrottled {
-			s.windows[r.Message] = &repeatWindow{start: now}
+			s.windows[r.Message] = &repeatWindow{start: now, seen: 1}
 		}
 		s.mu.Unlock()
 		return t.next.Handle(ctx, r)
