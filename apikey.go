@@ -15,7 +15,13 @@ type APIKey struct {
 	// Name is a human label ("billing batch job").
 	Name string
 	// Consumer identifies the application or developer the key belongs to.
-	Consumer  string
+	Consumer string
+	// Scopes are what the key may do on methods of its API that require scopes (apis[].auth
+	// .oauth2.scopes), exactly as an access token's scopes would: a request the key alone
+	// authorises needs every scope its method lists. A key without scopes (every key issued
+	// before keys had scopes) is refused on methods that require any, and keeps working on
+	// methods that require none.
+	Scopes    []string
 	Source    Source
 	CreatedAt time.Time
 	// ExpiresAt is zero for keys that do not expire.

@@ -24,7 +24,9 @@ type Principal struct {
 	Consumer string
 	// Subject is the end user a token was issued for; empty for machine-to-machine calls.
 	Subject string
-	// Scopes granted to the credential.
+	// Scopes of the credential that authorises the request: an access token's when one was
+	// presented, else an API key's; none for a client certificate alone (see
+	// policy.AdmitScopes).
 	Scopes []string
 	// Credentials lists every mechanism that authenticated this request, in order.
 	Credentials []CredentialKind

@@ -78,6 +78,25 @@ func Admit(p *tiaki.Principal, kind tiaki.CredentialKind, consumer, credentialID
 	p.Credentials = append(p.Credentials, kind)
 }
 
+// AdmitScopes records in p the scopes of the credential of kind that Admit just recorded, so
+// that the scope policy judges the credential that authorises the request. An access token's
+// scopes replace any an API key set (the token is OAuth's authorisation credential; a key or
+// certificate beside it identifies the application); an API key's scopes count only when no
+// token was admitted before it. A client certificate carries no scopes: do not call this for
+// one. scopes is kept, not copied, and must not be modified afterwards.
+func AdmitScopes(p *tiaki.Principal, kind tiaki.CredentialKind, scopes []string) {
+	if kind == tiaki.CredentialBearer || kind == tiaki.CredentialDPoP {
+		p.Scopes = scopes
+		return
+	}
+	for _, c := range p.Credentials {
+		if c == tiaki.CredentialBearer || c == tiaki.CredentialDPoP {
+			return
+		}
+	}
+	p.Scopes = scopes
+}
+
 // Apply runs c as a stand-alone Policy: it checks r against the principal already in the
 // request's context (if any), and calls next with the extended principal. Checkers implement
 // Enforce with it; the gateway calls Check directly and attaches the principal once.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,8 @@ type keyInfo struct {
 	// whatever the store says later (its expiry or a scheduled revocation; zero: never):
 	// together they bound what an outage lets through.
 	verified, end time.Time
+	// scopes the key was issued with; shared by every request it admits, never modified.
+	scopes []string
 }
 
 // New validates cfg and builds the policy.
@@ -206,26 +209,35 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	now := v.now()
 	fp := policy.Fingerprint(key)
 	if k, ok := v.cache.Get(fp, now); ok {
-		policy.Admit(p, tiaki.CredentialAPIKey, k.consumer, k.id, k.expires)
+		admit(p, k)
 		return true, nil
 	}
 	k, d := v.verify(r.Context(), key, now)
 	if d == v.unavailable {
 		if info, ok := v.stale(fp, now); ok {
-			policy.Admit(p, tiaki.CredentialAPIKey, info.consumer, info.id, info.expires)
+			admit(p, info)
 			return true, nil
 		}
 	}
 	if d != nil {
 		return true, d
 	}
-	info := keyInfo{id: k.ID, consumer: k.Consumer, expires: k.ExpiresAt, verified: now, end: k.ExpiresAt}
+	info := keyInfo{id: k.ID, consumer: k.Consumer, expires: k.ExpiresAt, verified: now, end: k.ExpiresAt,
+		scopes: slices.Clip(slices.Clone(k.Scopes))}
 	if !k.RevokedAt.IsZero() && (info.end.IsZero() || k.RevokedAt.Before(info.end)) {
 		info.end = k.RevokedAt
 	}
 	v.cache.Put(fp, info, earliest(now.Add(CacheTTL), info.end), now)
-	policy.Admit(p, tiaki.CredentialAPIKey, info.consumer, info.id, info.expires)
+	admit(p, info)
 	return true, nil
+}
+
+// admit records a verified key in p. Its scopes are what the scope policy checks when no
+// access token authorises the request; a key issued without scopes holds none, so it is
+// refused on every method that requires one.
+func admit(p *tiaki.Principal, k keyInfo) {
+	policy.Admit(p, tiaki.CredentialAPIKey, k.consumer, k.id, k.expires)
+	policy.AdmitScopes(p, tiaki.CredentialAPIKey, k.scopes)
 }
 
 // stale admits, while the store cannot be reached, a key this node verified less than the

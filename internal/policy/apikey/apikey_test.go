@@ -102,6 +102,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	add("other-api", "billing", nil)
 	add("revoked", "payments", func(k *tiaki.APIKey) { k.RevokedAt = t0.Add(-time.Minute) })
 	add("expired", "payments", func(k *tiaki.APIKey) { k.ExpiresAt = t0.Add(-time.Second) })
+	add("scoped", "payments", func(k *tiaki.APIKey) { k.Scopes = []string{"payments:read", "payments:write"} })
 	var err error
 	f.v, err = New(cfg, Deps{Keys: f.store, Hasher: h, Now: f.clock.Now})
 	if err != nil {
@@ -181,6 +182,46 @@ func TestAuthenticate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScopes: a key carries the scopes it was issued with into the principal, from the store and
+// from the cache alike, so the scope policy can judge a request the key alone authorises (issue
+// #11 item 13); a token admitted before the key keeps its own scopes.
+func TestScopes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{API: "payments", Required: true})
+	scoped := f.keys["scoped"]
+	want := []string{"payments:read", "payments:write"}
+	for _, round := range []string{"from the store", "from the cache"} {
+		r := httptest.NewRequest(http.MethodPost, "/x", nil)
+		r.Header.Set("Api-Key", scoped)
+		var p tiaki.Principal
+		if d := f.v.Check(r, &p); d != nil {
+			t.Fatalf("%s: denied: %v", round, d)
+		}
+		if diff := cmp.Diff(want, p.Scopes); diff != "" {
+			t.Errorf("%s: scopes (-want +got):\n%s", round, diff)
+		}
+	}
+	if n := f.store.lookups; n != 1 {
+		t.Errorf("%d store lookups, want 1 (the second request is served from the cache)", n)
+	}
+
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	r.Header.Set("Api-Key", f.keys["good"])
+	var p tiaki.Principal
+	if d := f.v.Check(r, &p); d != nil || p.Scopes != nil {
+		t.Errorf("a key issued without scopes: %v, scopes %q; want none", d, p.Scopes)
+	}
+
+	r.Header.Set("Api-Key", scoped)
+	p = tiaki.Principal{Consumer: "client", Scopes: []string{"payments:read"}, Credentials: []tiaki.CredentialKind{tiaki.CredentialBearer}}
+	if d := f.v.Check(r, &p); d != nil {
+		t.Fatal(d)
+	}
+	if diff := cmp.Diff([]string{"payments:read"}, p.Scopes); diff != "" {
+		t.Errorf("after a token, the key replaced its scopes (-want +got):\n%s", diff)
 	}
 }
 

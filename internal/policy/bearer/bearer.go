@@ -355,9 +355,7 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	if p.Subject == "" {
 		p.Subject = info.subject
 	}
-	if p.Scopes == nil {
-		p.Scopes = info.scopes
-	}
+	policy.AdmitScopes(p, kind, info.scopes) // the token's scopes, not an API key's, decide
 	return true, nil
 }
 

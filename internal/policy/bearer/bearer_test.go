@@ -475,3 +475,19 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenScopesReplaceAKeys: with a key and a token on one request, the token is what
+// authorises it, so its scopes replace those the key was issued with (issue #11 item 13).
+func TestTokenScopesReplaceAKeys(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	tok := sign(t, f.key, "at+jwt", goodClaims(t0))
+	p := tiaki.Principal{Consumer: "key-consumer", CredentialID: "key-id", Scopes: []string{"payments:admin"},
+		Credentials: []tiaki.CredentialKind{tiaki.CredentialAPIKey}}
+	if d := f.v.Check(request("/", "Bearer "+tok), &p); d != nil {
+		t.Fatal(d)
+	}
+	if diff := cmp.Diff([]string{"payments:read", "payments:write"}, p.Scopes); diff != "" {
+		t.Errorf("scopes (-want +got):\n%s", diff)
+	}
+}

@@ -1,6 +1,7 @@
-// Package scope is the authorization policy that requires OAuth scopes per HTTP method (Part B
-// §3.3, RFC 6750 §3.1 insufficient_scope). It reads the principal that authentication policies
-// earlier in the pipeline established. Start with New and Guard.Check.
+// Package scope is the authorization policy that requires scopes per HTTP method (Part B §3.3,
+// RFC 6750 §3.1 insufficient_scope). It reads the principal that authentication policies earlier
+// in the pipeline established, whatever the credential: an access token's scopes, or those an
+// API key was issued with. Start with New and Guard.Check.
 package scope
 
 import (
@@ -122,28 +123,15 @@ func (g *Guard) Check(r *http.Request, p *tiaki.Principal) *policy.Denial {
 	if !policy.Authenticated(p) {
 		return g.unauthenticated
 	}
-	// Scopes are what an OAuth token was granted (RFC 6749 §3.3); a caller that presented no
-	// token (an API key alone, on a route that accepts either) is authorised by the key's
-	// binding to this API instead, and has no scopes to check.
-	if !tokenBearing(p) {
-		return nil
-	}
+	// A method's scopes apply to whatever credential authorised the request (issue #11): the
+	// access token's scopes when a token was presented, else the API key's; a client
+	// certificate alone holds none. policy.AdmitScopes keeps that order in p.Scopes.
 	for _, s := range ru.scopes {
 		if !p.HasScope(s) {
 			return ru.denied
 		}
 	}
 	return nil
-}
-
-// tokenBearing reports whether p was authenticated by an OAuth access token.
-func tokenBearing(p *tiaki.Principal) bool {
-	for _, c := range p.Credentials {
-		if c == tiaki.CredentialBearer || c == tiaki.CredentialDPoP {
-			return true
-		}
-	}
-	return false
 }
 
 // Enforce implements policy.Policy.

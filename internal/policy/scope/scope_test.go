@@ -21,6 +21,9 @@ func TestCheck(t *testing.T) {
 	reader := &tiaki.Principal{Consumer: "c", Scopes: []string{"payments:read"}, Credentials: []tiaki.CredentialKind{tiaki.CredentialBearer}}
 	noScopes := &tiaki.Principal{Consumer: "c", Credentials: []tiaki.CredentialKind{tiaki.CredentialBearer}}
 	keyOnly := &tiaki.Principal{Consumer: "c", Credentials: []tiaki.CredentialKind{tiaki.CredentialAPIKey}}
+	keyWriter := &tiaki.Principal{Consumer: "c", Scopes: []string{"payments:read", "payments:write"},
+		Credentials: []tiaki.CredentialKind{tiaki.CredentialAPIKey}}
+	certOnly := &tiaki.Principal{Consumer: "c", Credentials: []tiaki.CredentialKind{tiaki.CredentialMTLS}}
 	tests := []struct {
 		name          string
 		method        string
@@ -30,7 +33,15 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "GET with read", method: "GET", p: reader},
 		{name: "HEAD needs what GET needs", method: "HEAD", p: reader},
-		{name: "API key alone: authorised by its binding to the API", method: "POST", p: keyOnly},
+		// Issue #11 item 13: a method's scopes apply to whatever credential authorised the
+		// request, an API key as much as a token.
+		{name: "API key without scopes on a scoped method", method: "POST", p: keyOnly, wantStatus: 403,
+			wantChallenge: `Bearer realm="tiaki", error="insufficient_scope", scope="payments:write payments:read"`},
+		{name: "API key holding the scopes", method: "POST", p: keyWriter},
+		{name: "the fallback applies to API keys too", method: "PUT", p: keyOnly, wantStatus: 403,
+			wantChallenge: `Bearer realm="tiaki", error="insufficient_scope", scope="payments:admin"`},
+		{name: "client certificate alone holds no scopes", method: "GET", p: certOnly, wantStatus: 403,
+			wantChallenge: `Bearer realm="tiaki", error="insufficient_scope", scope="payments:read"`},
 		{name: "HEAD without scopes", method: "HEAD", p: noScopes, wantStatus: 403,
 			wantChallenge: `Bearer realm="tiaki", error="insufficient_scope", scope="payments:read"`},
 		{name: "POST needs both", method: "POST", p: reader, wantStatus: 403,
@@ -61,6 +72,9 @@ func TestCheck(t *testing.T) {
 	}
 	if d := open.Check(httptest.NewRequest("GET", "/", nil), &tiaki.Principal{}); d != nil {
 		t.Errorf("a method without scopes was refused: %v", d)
+	}
+	if d := open.Check(httptest.NewRequest("GET", "/", nil), keyOnly); d != nil {
+		t.Errorf("a key without scopes was refused on a method that needs none: %v", d)
 	}
 }
 

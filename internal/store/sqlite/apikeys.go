@@ -10,10 +10,10 @@ import (
 )
 
 const (
-	apiKeyColumns = `id, hash, api, name, consumer, source, created_at, expires_at, revoked_at`
-	apiKeyValues  = `?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9`
-	apiKeySet     = `(hash, api, name, consumer, source, created_at, expires_at, revoked_at) =
-		(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+	apiKeyColumns = `id, hash, api, name, consumer, source, created_at, expires_at, revoked_at, scopes`
+	apiKeyValues  = `?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10`
+	apiKeySet     = `(hash, api, name, consumer, source, created_at, expires_at, revoked_at, scopes) =
+		(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`
 	// apiKeyOrder is APIKeys' order: creation time (unset first), then ID.
 	apiKeyOrder = ` ORDER BY created_at NULLS FIRST, id`
 )
@@ -122,8 +122,12 @@ func apiKeyArgs(k *tiaki.APIKey) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	scopes, err := listArg("API key scope", k.Scopes)
+	if err != nil {
+		return nil, err
+	}
 	return []any{k.ID, bytesArg(k.Hash), k.API, k.Name, k.Consumer, string(k.Source),
-		created, expires, revoked}, nil
+		created, expires, revoked, scopes}, nil
 }
 
 // scanAPIKey decodes one row of apiKeyColumns.
@@ -132,11 +136,16 @@ func scanAPIKey(row scanner) (*tiaki.APIKey, error) {
 		k                         tiaki.APIKey
 		hash                      []byte
 		created, expires, revoked sql.NullInt64
+		scopes                    string
 	)
-	if err := row.Scan(&k.ID, &hash, &k.API, &k.Name, &k.Consumer, &k.Source, &created, &expires, &revoked); err != nil {
+	if err := row.Scan(&k.ID, &hash, &k.API, &k.Name, &k.Consumer, &k.Source, &created, &expires, &revoked, &scopes); err != nil {
 		return nil, err
 	}
 	k.Hash = scanBytes(hash)
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt = scanTime(created), scanTime(expires), scanTime(revoked)
+	var err error
+	if k.Scopes, err = scanList("API key scopes", scopes); err != nil {
+		return nil, err
+	}
 	return &k, nil
 }

@@ -27,9 +27,9 @@ func TestUpgradeFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	// Undo migration 0002 by hand, leaving the schema version 1 had.
-	sqliteFile(t, path, "DROP TABLE session_indexes", "DROP TABLE sessions",
-		"DELETE FROM schema_migrations WHERE version = 2")
+	// Undo the migrations after 0001 by hand, leaving the schema version 1 had.
+	sqliteFile(t, path, "ALTER TABLE api_keys DROP COLUMN scopes", "DROP TABLE session_indexes", "DROP TABLE sessions",
+		"DELETE FROM schema_migrations WHERE version >= 2")
 
 	s, err = Open(t.Context(), path)
 	if err != nil {

@@ -17,6 +17,7 @@ func newAPIKey(id, api string) *tiaki.APIKey {
 		API:       api,
 		Name:      "nightly export " + id,
 		Consumer:  "app-" + id,
+		Scopes:    []string{"invoices:read", "invoices:write"},
 		Source:    tiaki.SourceRuntime,
 		CreatedAt: at(time.Minute),
 		ExpiresAt: at(365 * 24 * time.Hour),
@@ -27,6 +28,7 @@ func newAPIKey(id, api string) *tiaki.APIKey {
 func wantAPIKey(k *tiaki.APIKey) *tiaki.APIKey {
 	w := *k
 	w.Hash = nilIfEmpty(k.Hash)
+	w.Scopes = nilIfEmpty(k.Scopes)
 	w.CreatedAt = stored(k.CreatedAt)
 	w.ExpiresAt = stored(k.ExpiresAt)
 	w.RevokedAt = stored(k.RevokedAt)
@@ -55,7 +57,7 @@ var apiKeyTests = []test{
 		k.RevokedAt = at(2 * time.Hour)
 		mustNot(t, "CreateAPIKey", s.CreateAPIKey(ctx(t), k))
 		checkAPIKey(t, s, k)
-		plain := &tiaki.APIKey{ID: "tk_2", Hash: []byte{}}
+		plain := &tiaki.APIKey{ID: "tk_2", Hash: []byte{}, Scopes: []string{}}
 		mustNot(t, "CreateAPIKey", s.CreateAPIKey(ctx(t), plain))
 		checkAPIKey(t, s, plain)
 	}},
@@ -71,9 +73,13 @@ var apiKeyTests = []test{
 		checkAPIKey(t, s, k)
 		k.Hash = []byte{9, 9, 9}
 		k.API = "payroll"
+		k.Scopes = []string{"payroll:read"}
 		k.ExpiresAt = time.Time{}
 		k.RevokedAt = at(time.Hour)
 		mustNot(t, "PutAPIKey (replace)", s.PutAPIKey(ctx(t), k))
+		checkAPIKey(t, s, k)
+		k.Scopes = nil // a key's scopes can be taken away: none read back as nil
+		mustNot(t, "PutAPIKey (no scopes)", s.PutAPIKey(ctx(t), k))
 		checkAPIKey(t, s, k)
 	}},
 	{"NotFound", func(t *testing.T, s tiaki.Store) {
@@ -169,9 +175,11 @@ var apiKeyTests = []test{
 		mustNot(t, "CreateAPIKey", s.CreateAPIKey(ctx(t), k))
 		k.Hash[0] = 1
 		k.API = "changed"
+		k.Scopes[0] = "changed"
 		got, err := s.APIKey(ctx(t), "tk_1")
 		mustNot(t, "APIKey", err)
 		got.Hash[1] = 1
+		got.Scopes[1] = "changed"
 		list, err := s.APIKeys(ctx(t), tiaki.APIKeyFilter{})
 		mustNot(t, "APIKeys", err)
 		list[0].Hash[2] = 1
@@ -198,6 +206,9 @@ var apiKeyTests = []test{
 			}
 			for _, bad := range badText {
 				wantErr(t, write.name+" with "+bad.name+" API", write.f(newAPIKey("tk", bad.s)), tiaki.ErrInvalid)
+				k := newAPIKey("tk", "billing")
+				k.Scopes = []string{"ok", bad.s}
+				wantErr(t, write.name+" with "+bad.name+" scope", write.f(k), tiaki.ErrInvalid)
 			}
 		}
 		for _, bad := range badKeys {

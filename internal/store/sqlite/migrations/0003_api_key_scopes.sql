@@ -1,0 +1,4 @@
+-- API keys carry scopes (tiaki.APIKey.Scopes), a JSON array like clients.scopes. Keys stored
+-- before this migration get none, so they are refused on every method that requires a scope:
+-- secure by default. Reissue them with `tiaki apikey create --scope`.
+ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
