@@ -29,6 +29,11 @@ func demoSecrets(mk *keys.MasterKey) (config.Demo, error) {
 	}, nil
 }
 
+// demoKeyScopes are the demo API key's scopes: it reads the demo API (GET, and HEAD with it)
+// and, like a token with only demo:read, is refused (403 insufficient_scope) on POST, which
+// needs demo:write. Each start writes them, so a store from before keys had scopes catches up.
+var demoKeyScopes = []string{"demo:read"}
+
 // demoAPIKey derives the demo API key in the gateway's key format.
 func demoAPIKey(mk *keys.MasterKey) (key, id string, err error) {
 	return apikey.Generate(bytes.NewReader(mk.Derive("tiaki demo api key v1", 128)))

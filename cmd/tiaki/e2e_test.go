@@ -231,6 +231,15 @@ func TestEmbeddedDefaultEndToEnd(t *testing.T) {
 		if id := resp.Header.Get("Response-Correlation-Id"); id == "" {
 			t.Error("no Response-Correlation-Id")
 		}
+		// The demo key holds demo:read, as the README says: POST needs demo:write.
+		req, _ := http.NewRequest("POST", "https://"+r.Gateway+"/demo/hello", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("API-Key", key)
+		if resp, err := r.client.Do(req); err != nil || resp.StatusCode != 403 {
+			t.Errorf("POST with the demo key: %v %v, want 403 insufficient_scope", resp, err)
+		} else {
+			resp.Body.Close()
+		}
 		resp, _ = r.get(t, "https://"+r.Gateway+"/demo/hello")
 		if resp.StatusCode != 401 {
 			t.Errorf("without credentials: %d, want 401", resp.StatusCode)

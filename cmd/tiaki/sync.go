@@ -29,7 +29,7 @@ func syncDeclared(ctx context.Context, n *node) error {
 			return err
 		}
 		k := &tiaki.APIKey{ID: id, Hash: n.hasher.Hash(key), API: demoAPI, Name: "demo key",
-			Consumer: "demo-app", Source: tiaki.SourceConfig, CreatedAt: now}
+			Consumer: "demo-app", Scopes: demoKeyScopes, Source: tiaki.SourceConfig, CreatedAt: now}
 		if old, err := n.store.APIKey(ctx, id); err == nil {
 			k.CreatedAt, k.RevokedAt = old.CreatedAt, old.RevokedAt // a revoked demo key stays revoked
 		}

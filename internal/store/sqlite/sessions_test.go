@@ -29,7 +29,8 @@ func TestUpgradeFromV1(t *testing.T) {
 	s.Close()
 	// Undo the migrations after 0001 by hand, leaving the schema version 1 had.
 	sqliteFile(t, path, "ALTER TABLE api_keys DROP COLUMN scopes", "DROP TABLE session_indexes", "DROP TABLE sessions",
-		"DELETE FROM schema_migrations WHERE version >= 2")
+		"DELETE FROM schema_migrations WHERE version >= 2",
+		`INSERT INTO api_keys (id, hash, api, name, consumer, source) VALUES ('old', x'01', 'billing', 'old key', 'app', 'runtime')`)
 
 	s, err = Open(t.Context(), path)
 	if err != nil {
@@ -38,6 +39,11 @@ func TestUpgradeFromV1(t *testing.T) {
 	defer s.Close()
 	if c, err := s.Client(t.Context(), "app"); err != nil || c.Name != "App" {
 		t.Errorf("Client after upgrade = %+v, %v", c, err)
+	}
+	// A key stored before keys had scopes (0003) holds none: the gateway refuses it on every
+	// method that requires a scope.
+	if k, err := s.APIKey(t.Context(), "old"); err != nil || k.Scopes != nil || k.API != "billing" {
+		t.Errorf("API key from before scopes = %+v, %v; want its fields and no scopes", k, err)
 	}
 	sess := &tiaki.Session{Kind: tiaki.SessionGrant, ID: "g", Indexes: map[string]string{"code": "h"}}
 	if err := s.CreateSession(t.Context(), sess); err != nil {
