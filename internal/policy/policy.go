@@ -5,8 +5,8 @@
 // A route's pipeline is compiled once, when config loads. Policies that decide on the request
 // alone (authentication, scopes, limits) implement Checker: the gateway runs them in order in a
 // plain loop, threading one principal through, before anything is proxied; that costs no
-// allocation per policy. Policies that must wrap the exchange (response validation, CORS) keep
-// the general Enforce shape and are chained after the checks.
+// allocation per policy. Policies that must wrap the exchange (response validation) keep the
+// general Enforce shape and are chained after the checks. CORS is neither: see CrossOrigin.
 //
 // The packages under policy/ (apikey, bearer, scope, ...) each provide one policy; none imports
 // the gateway.
@@ -45,6 +45,23 @@ type Checker interface {
 type HeaderChecker interface {
 	Checker
 	CheckHeader(h http.Header, r *http.Request, p *tiaki.Principal) *Denial
+}
+
+// CrossOrigin is a route's CORS policy (policy/cors). It is not a step of the pipeline: the
+// gateway consults it for every request of the route, first, because a CORS preflight must be
+// answered before the method allow-list and authentication (browsers send preflights without
+// credentials), and the CORS headers belong on every response of the route, denials included,
+// so that a browser application can read a 401 or a 429.
+type CrossOrigin interface {
+	// Preflight reports whether r is a CORS preflight request. For one that may proceed it
+	// sets the answer's headers on h (the response's header map) and returns nil, and the
+	// gateway answers 204; for one that may not it returns the denial to render, having set
+	// nothing. For any other request it returns (false, nil) and sets nothing.
+	Preflight(h http.Header, r *http.Request) (preflight bool, d *Denial)
+	// Actual sets on h, the final header map of the response to a request that was not a
+	// preflight, the CORS headers for origin (the request's Origin, "" if none), replacing any
+	// the upstream sent. It is called once, as the status line is written.
+	Actual(h http.Header, origin string)
 }
 
 // Authenticator is one authentication mechanism (API key, bearer token, ...), so that
