@@ -162,6 +162,9 @@ func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
 			return nil, err
 		}
 		r.Policies = ps
+		if r.CORS, err = buildCORS(cfg, key, api); err != nil {
+			return nil, err
+		}
 		rs.routes = append(rs.routes, r)
 	}
 	return rs, nil

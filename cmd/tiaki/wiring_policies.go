@@ -10,6 +10,7 @@ import (
 	"github.com/tiaki-nz/tiaki/internal/policy/apikey"
 	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
 	"github.com/tiaki-nz/tiaki/internal/policy/content"
+	"github.com/tiaki-nz/tiaki/internal/policy/cors"
 	"github.com/tiaki-nz/tiaki/internal/policy/mtls"
 	"github.com/tiaki-nz/tiaki/internal/policy/openapi"
 	"github.com/tiaki-nz/tiaki/internal/policy/ratelimit"
@@ -76,6 +77,22 @@ func buildPolicies(n *node, cfg *config.Config, key string, api config.API, rs *
 		return nil, err
 	}
 	return append(ps, validation...), nil
+}
+
+// buildCORS builds the API's CORS policy, or nil when it has none (no cross-origin access). The
+// gateway consults it before the method allow-list and the pipeline, so preflights are answered
+// before authentication.
+func buildCORS(cfg *config.Config, key string, api config.API) (policy.CrossOrigin, error) {
+	c := api.CORS
+	if c == nil {
+		return nil, nil
+	}
+	rules, err := cors.New(cors.Config{AllowOrigins: c.AllowOrigins, AllowMethods: c.AllowMethods, AllowHeaders: c.AllowHeaders,
+		ExposeHeaders: c.ExposeHeaders, AllowCredentials: c.AllowCredentials, MaxAge: c.MaxAge.Duration})
+	if err != nil {
+		return nil, cfg.Errorf(key+".cors", "%v", err)
+	}
+	return rules, nil
 }
 
 // buildValidation builds the request checks that read the body, after authentication so that

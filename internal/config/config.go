@@ -165,6 +165,25 @@ type API struct {
 	// UpstreamTLS configures TLS to an https upstream; nil means the system roots and no
 	// client certificate.
 	UpstreamTLS *UpstreamTLS `yaml:"upstream_tls" json:"upstream_tls,omitempty"`
+	// CORS lets browser applications on other origins call the API; nil (the default) means
+	// no cross-origin access.
+	CORS *CORS `yaml:"cors" json:"cors,omitempty"`
+}
+
+// CORS is an API's cross-origin resource sharing policy (internal/policy/cors): which origins'
+// scripts may call it, with which methods and headers.
+type CORS struct {
+	// AllowOrigins are exact origins ("https://app.example.govt.nz"), subdomain patterns
+	// ("https://*.example.govt.nz") or "*" (any origin; not with AllowCredentials).
+	AllowOrigins []string `yaml:"allow_origins" json:"allow_origins"`
+	// AllowMethods default to the API's methods.
+	AllowMethods []string `yaml:"allow_methods" json:"allow_methods"`
+	// AllowHeaders default to Content-Type and the API's credential headers.
+	AllowHeaders     []string `yaml:"allow_headers" json:"allow_headers"`
+	ExposeHeaders    []string `yaml:"expose_headers" json:"expose_headers,omitempty"`
+	AllowCredentials bool     `yaml:"allow_credentials" json:"allow_credentials"`
+	// MaxAge is how long browsers may cache a preflight's answer; 0 sends none.
+	MaxAge Duration `yaml:"max_age" json:"max_age"`
 }
 
 // UpstreamTLS is how the gateway connects to an https upstream: the CA that issued the

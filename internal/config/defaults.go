@@ -78,6 +78,23 @@ func (a *API) applyDefaults(d defaulter, key string) {
 	setDefault(d, key+".consumes", &a.Consumes, []string{"application/json"})
 	setDefault(d, key+".produces", &a.Produces, []string{"application/json"})
 	setDefault(d, key+".rate_limit.on_store_error", &a.RateLimit.OnStoreError, "fail_open")
+	if c := a.CORS; c != nil {
+		setDefault(d, key+".cors.allow_methods", &c.AllowMethods, append([]string(nil), a.Methods...))
+		setDefault(d, key+".cors.allow_headers", &c.AllowHeaders, a.corsHeaders())
+	}
+}
+
+// corsHeaders are the request headers a browser application needs to call the API: a body's
+// Content-Type, and the headers of the credentials the API accepts.
+func (a *API) corsHeaders() []string {
+	h := []string{"Content-Type"}
+	if a.Auth.OAuth2 != nil {
+		h = append(h, "Authorization", "DPoP")
+	}
+	if a.Auth.APIKey != "off" && a.Auth.APIKeyHeader != "" {
+		h = append(h, a.Auth.APIKeyHeader)
+	}
+	return h
 }
 
 // defaulter knows which keys the file set.

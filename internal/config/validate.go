@@ -54,6 +54,7 @@ func (c *Config) validate(errs *errorList) {
 	v.trustedIssuers()
 	v.rateLimits()
 	v.mtlsConsumers()
+	v.cors()
 	v.mediaTypes()
 	if c.Profile == "fapi2" {
 		v.fapi2()

@@ -38,6 +38,10 @@ type exchange struct {
 	denial  *policy.Denial
 	// failed marks an upstream exchange that failed or timed out (the denial says how).
 	failed bool
+	// cors marks a request of a route with a CORS policy that was not a preflight: its final
+	// response gets the CORS headers for origin (the request's Origin header).
+	cors   bool
+	origin string
 
 	// staged are the response headers policies set before the upstream was called. They are
 	// kept out of the header map while the upstream answers (so ReverseProxy neither merges
@@ -131,6 +135,9 @@ func (ex *exchange) finalHeaders() {
 	}
 	if ex.principal != nil {
 		h["Cache-Control"] = noStore
+	}
+	if ex.cors {
+		ex.rt.CORS.Actual(h, ex.origin)
 	}
 }
 

@@ -254,6 +254,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.rt = rt
+	if rt.CORS != nil && g.crossOrigin(ex, r, rt) {
+		return
+	}
 	if bit := methodBit(r.Method); rt.methods&bit == 0 {
 		if bit == mOptions {
 			// RFC 9110 §9.3.7: the gateway knows the route's methods; no need to ask upstream.
@@ -314,6 +317,27 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 	}
 	rt.next.ServeHTTP(ex, r)
+}
+
+// crossOrigin answers a CORS preflight for rt, before the method allow-list and every policy
+// (browsers send preflights without credentials), and reports whether it did. Any other request
+// is marked so that its response, whoever writes it, gets the CORS headers (finalHeaders).
+func (g *Gateway) crossOrigin(ex *exchange, r *http.Request, rt *route) bool {
+	h := ex.Header()
+	preflight, d := rt.CORS.Preflight(h, r)
+	switch {
+	case preflight && d != nil:
+		g.deny(ex, r, d)
+	case preflight:
+		h["Content-Length"] = []string{"0"}
+		ex.WriteHeader(http.StatusNoContent)
+	default:
+		ex.cors = true
+		if o := r.Header["Origin"]; len(o) == 1 {
+			ex.origin = o[0]
+		}
+	}
+	return preflight
 }
 
 // deny renders d and records it for the audit event (the first denial of a request is the

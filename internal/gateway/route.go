@@ -51,6 +51,9 @@ type Route struct {
 	Methods []string
 	// Policies run in order before the upstream is called; already built.
 	Policies []policy.Policy
+	// CORS, when set, answers the route's CORS preflights before the method allow-list and the
+	// policies, and sets the CORS headers of every other response of the route.
+	CORS policy.CrossOrigin
 	// Timeout bounds the whole upstream exchange: DefaultTimeout if zero, none if negative
 	// (then only the transport's MaxTimeout wait for response headers applies).
 	Timeout time.Duration
