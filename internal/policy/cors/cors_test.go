@@ -254,3 +254,22 @@ func FuzzParseOrigin(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkActual(b *testing.B) {
+	ru := mustNew(b, permits)
+	h := http.Header{"Content-Type": {"application/json"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		ru.Actual(h, "https://app.example.govt.nz")
+		delete(h, "Vary")
+	}
+}
+
+func BenchmarkPreflight(b *testing.B) {
+	ru := mustNew(b, permits)
+	r := preflight("https://app.example.govt.nz", "POST", "content-type, authorization")
+	b.ReportAllocs()
+	for b.Loop() {
+		ru.Preflight(http.Header{}, r)
+	}
+}
