@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCORSEndToEnd (issue #11 item 20): a browser application on another origin can call an
@@ -44,7 +46,18 @@ apis:
 		t.Fatalf("apikey create: %d %s", code, stderr)
 	}
 	key := strings.TrimSpace(stdout)
+	pool := r.client.Transport.(*http.Transport).TLSClientConfig.RootCAs
+	http1 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, NextProtos: []string{"http/1.1"}},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	for proto, client := range map[string]*http.Client{"HTTP/1.1": http1, "HTTP/2.0": r.client} {
+		t.Run(proto, func(t *testing.T) { corsChecks(t, r, client, proto, key) })
+	}
+}
 
+// corsChecks is TestCORSEndToEnd over one protocol: the gateway serves HTTP/1.1 with
+// internal/h1 and HTTP/2 with net/http, and both must answer alike.
+func corsChecks(t *testing.T, r *running, client *http.Client, proto, key string) {
 	do := func(method, path string, header ...string) (*http.Response, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, "https://"+r.Gateway+path, nil)
@@ -54,11 +67,14 @@ apis:
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}
-		resp, err := r.client.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
+		if resp.Proto != proto {
+			t.Fatalf("spoke %s, want %s", resp.Proto, proto)
+		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return resp, string(b)
 	}
