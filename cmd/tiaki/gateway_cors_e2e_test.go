@@ -96,7 +96,7 @@ func corsChecks(t *testing.T, r *running, client *http.Client, proto, key string
 		}
 		for k, want := range map[string]string{
 			"Access-Control-Allow-Origin":  app,
-			"Access-Control-Allow-Methods": "GET, POST",
+			"Access-Control-Allow-Methods": "GET, POST, HEAD",
 			"Access-Control-Allow-Headers": "content-type, api-key",
 			"Access-Control-Max-Age":       "600",
 		} {

@@ -142,6 +142,10 @@ func New(cfg Config) (*Rules, error) {
 			ru.methods = append(ru.methods, m)
 		}
 	}
+	if slices.Contains(ru.methods, http.MethodGet) && !slices.Contains(ru.methods, http.MethodHead) {
+		// The gateway allows HEAD wherever it allows GET (RFC 9110 §9.3.2); so does CORS.
+		ru.methods = append(ru.methods, http.MethodHead)
+	}
 	ru.allowMethods = []string{strings.Join(ru.methods, ", ")}
 	for _, h := range cfg.AllowHeaders {
 		switch {
