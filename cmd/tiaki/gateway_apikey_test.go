@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,10 @@ func TestAPIKeyCommandUsage(t *testing.T) {
 		{"control characters", []string{"apikey", "create", "--api", "demo", "--name", "a\nb"}, exitUsage, "printable"},
 		{"bad output", []string{"apikey", "list", "--output", "yaml"}, exitUsage, "want table or json"},
 		{"revoke needs an ID", []string{"apikey", "revoke"}, exitUsage, ""},
+		{"not a scope", []string{"apikey", "create", "--api", "demo", "--name", "x", "--scope", `a\b`}, exitUsage, "not a scope"},
+		{"too many scopes", []string{"apikey", "create", "--api", "demo", "--name", "x", "--scope", manyScopes()}, exitUsage, "at most 64 scopes"},
+		{"show needs an ID", []string{"apikey", "show"}, exitUsage, ""},
+		{"show an unknown key", []string{"apikey", "show", "nosuchkeyid0"}, exitError, "no API key has the ID"},
 		{"list on an empty store", []string{"apikey", "list"}, exitOK, "ID"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,4 +34,12 @@ func TestAPIKeyCommandUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyScopes() string {
+	var b strings.Builder
+	for i := range 65 {
+		fmt.Fprintf(&b, "s%d ", i)
+	}
+	return b.String()
 }
