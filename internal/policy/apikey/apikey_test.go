@@ -408,6 +408,28 @@ func TestOutageGrace(t *testing.T) {
 	setErr := func(f *fixture, err error) { f.store.mu.Lock(); f.store.err = err; f.store.mu.Unlock() }
 	lookups := func(f *fixture) int { f.store.mu.Lock(); defer f.store.mu.Unlock(); return f.store.lookups }
 
+	t.Run("a key admitted during an outage keeps its scopes", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, Config{API: "payments", Required: true, OutageGrace: time.Minute})
+		if d := check(f, f.keys["scoped"]); d != nil {
+			t.Fatal(d)
+		}
+		setErr(f, down)
+		f.clock.Add(CacheTTL + time.Second)
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Header.Set("API-Key", f.keys["scoped"])
+		var p tiaki.Principal
+		if d := f.v.Check(r, &p); d != nil {
+			t.Fatalf("during the outage: %v", d)
+		}
+		if diff := cmp.Diff([]string{"payments:read", "payments:write"}, p.Scopes); diff != "" {
+			t.Errorf("scopes (-want +got):\n%s", diff)
+		}
+		if lookups(f) != 2 {
+			t.Errorf("%d lookups, want 2 (the outage was met)", lookups(f))
+		}
+	})
+
 	t.Run("grace", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, Config{API: "payments", Required: true, OutageGrace: time.Minute})
