@@ -50,11 +50,9 @@ type upstreamConn struct {
 	bw       *bufio.Writer
 	idleFrom time.Time
 	reused   bool
+	tls      bool
+	probe    *socketProbe // nil where sockets cannot be peeked at
 }
-
-// probeAfterIdle is how long a connection sits idle before it is checked for a close by the
-// upstream before reuse.
-const probeAfterIdle = 500 * time.Millisecond
 
 // maxInformational bounds the 1xx responses read before the final one, as http.Transport does.
 const maxInformational = 5
@@ -307,9 +305,7 @@ func (t *syncTransport) conn(ctx context.Context, deadline time.Time, key connKe
 			continue
 		}
 		t.mu.Unlock()
-		// Upstreams close idle connections after a few seconds (Node.js after 5, gunicorn
-		// after 2); one idle for a while is checked before use, one just returned is not.
-		if idle >= probeAfterIdle && unusable(c.conn) {
+		if c.unusable() {
 			c.conn.Close()
 			t.mu.Lock()
 			continue
@@ -348,12 +344,41 @@ func (t *syncTransport) dial(ctx context.Context, key connKey, u *url.URL) (*ups
 		}
 		conn = tc
 	}
-	c := &upstreamConn{key: key, conn: conn}
+	c := &upstreamConn{key: key, conn: conn, tls: u.Scheme == "https", probe: newSocketProbe(conn)}
 	c.limit = limitedReader{r: conn, n: -1}
 	c.br = bufio.NewReaderSize(&c.limit, 4<<10)
 	c.out.w = conn
 	c.bw = bufio.NewWriterSize(&c.out, 4<<10)
 	return c, nil
+}
+
+// unusable reports whether an idle connection must not carry another request: the upstream
+// has closed it (Node.js closes idle connections after 5 s, gunicorn after 2), or sent bytes
+// nobody asked for, which the next request would read as its response: another client's
+// answer, say (http.Transport: "Unsolicited response received on idle HTTP channel"). It
+// runs on every reuse, since such bytes may arrive at any time after the response the
+// connection last carried; finish has already refused a connection with bytes buffered past
+// that response.
+//
+// The check costs one non-blocking peek at the socket (socketProbe), and for TLS one read of
+// what crypto/tls already holds: records that arrived with the last response's, which no
+// socket peek can see. Bytes still in flight when the request is sent cannot be told from
+// the response; http.Transport has the same window.
+func (c *upstreamConn) unusable() bool {
+	if c.probe.unusable() {
+		return true
+	}
+	if !c.tls {
+		return false
+	}
+	// A read deadline in the past makes the read fail at once instead of waiting on the
+	// socket; crypto/tls treats that timeout as temporary. Post-handshake messages (session
+	// tickets) are consumed on the way and are not application data.
+	c.conn.SetReadDeadline(time.Unix(1, 0))
+	_, err := c.br.Peek(1)
+	c.conn.SetReadDeadline(time.Time{})
+	ne, ok := errors.AsType[net.Error](err)
+	return !ok || !ne.Timeout() // data, end of stream or a failure
 }
 
 // put returns a connection to the idle pool, closing the oldest past maxIdlePerHost.

@@ -8,27 +8,46 @@ import (
 	"syscall"
 )
 
-// unusable reports whether an idle upstream connection has been closed by the upstream or has
-// unsolicited bytes waiting (a 408, a TLS alert): one non-blocking peek at the socket. A
-// request sent on such a connection would fail, and a non-idempotent one could not be retried.
-func unusable(c net.Conn) bool {
+// socketProbe looks at an idle upstream connection's socket without reading from it: one
+// non-blocking MSG_PEEK. The raw connection and the callback are made once per connection, so
+// a probe allocates nothing.
+type socketProbe struct {
+	raw  syscall.RawConn
+	peek func(fd uintptr) bool
+	busy bool // the last peek found data, end of stream or an error
+}
+
+func newSocketProbe(c net.Conn) *socketProbe {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return false
+		return nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	p := &socketProbe{raw: raw}
+	var b [1]byte
+	p.peek = func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		p.busy = err != syscall.EAGAIN
+		return true // never wait for the socket to become readable
+	}
+	return p
+}
+
+// unusable reports whether the upstream has written to the connection while it sat idle:
+// bytes nobody asked for (a 408, a stray response, a TLS alert), or the end of the stream.
+// A request sent on it would read those bytes as its response, or fail.
+func (p *socketProbe) unusable() bool {
+	if p == nil {
+		return false
+	}
+	if err := p.raw.Read(p.peek); err != nil {
 		return true
 	}
-	bad := false
-	var b [1]byte
-	err = raw.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		bad = rerr != syscall.EAGAIN // data, end of stream or an error: not idle any more
-		return true
-	})
-	return bad || err != nil
+	return p.busy
 }
