@@ -136,6 +136,7 @@ func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
 			Timeout:            api.Limits.Timeout.Duration,
 			MaxBody:            int64(api.Limits.MaxBody),
 			ForwardCredentials: api.ForwardCredentials,
+			Upgrades:           api.Upgrades,
 		}
 		if api.Auth.APIKeyHeader != "" {
 			r.CredentialHeaders = []string{api.Auth.APIKeyHeader}

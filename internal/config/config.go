@@ -162,6 +162,9 @@ type API struct {
 	// upstream. Off by default: the upstream learns who called from the signed identity
 	// assertion, and never holds a credential it could leak.
 	ForwardCredentials bool `yaml:"forward_credentials" json:"forward_credentials"`
+	// Upgrades lists the protocols a request may switch to through the gateway (RFC 9110
+	// §7.8): only websocket, none by default. Other upgrades are removed from requests.
+	Upgrades []string `yaml:"upgrades" json:"upgrades,omitempty"`
 	// UpstreamTLS configures TLS to an https upstream; nil means the system roots and no
 	// client certificate.
 	UpstreamTLS *UpstreamTLS `yaml:"upstream_tls" json:"upstream_tls,omitempty"`

@@ -46,6 +46,7 @@ func (v *checker) apis() {
 			v.errorf(key+".validate_responses", "needs an openapi document to validate against")
 		}
 		v.methods(key+".methods", a.Methods)
+		v.upgrades(key+".upgrades", a)
 		v.auth(key+".auth", a)
 		v.throttles(key, a)
 		if a.Limits.MaxBody <= 0 {
@@ -139,6 +140,29 @@ func (v *checker) methods(key string, methods []string) {
 			v.errorf(mk, "%s is not allowed (want %s)", quoteShort(m), strings.Join(httpMethods, ", "))
 		case slices.Index(methods, m) < i:
 			v.errorf(mk, "%s is listed twice", m)
+		}
+	}
+}
+
+// Protocols an API may let requests upgrade to. h2c never: the upgraded connection would
+// carry HTTP/2 streams past every policy, and RFC 9113 §3.1 retired the upgrade to h2c.
+var upgradeProtocols = []string{"websocket"}
+
+func (v *checker) upgrades(key string, a API) {
+	for i, p := range a.Upgrades {
+		pk := indexKey(key, i)
+		switch {
+		case strings.EqualFold(p, "h2c"):
+			v.errorf(pk, "h2c is never forwarded: its HTTP/2 streams would bypass the gateway's checks (want websocket)")
+		case strings.ToLower(p) != p && slices.Contains(upgradeProtocols, strings.ToLower(p)):
+			v.errorf(pk, "%s: write %s", quoteShort(p), strings.ToLower(p))
+		case !slices.Contains(upgradeProtocols, p):
+			v.errorf(pk, "%s is not allowed (want %s)", quoteShort(p), strings.Join(upgradeProtocols, " | "))
+		case slices.Index(a.Upgrades, p) < i:
+			v.errorf(pk, "%s is listed twice", p)
+		case p == "websocket" && !slices.Contains(a.Methods, "GET"):
+			// RFC 6455 §4.1: the opening handshake is a GET.
+			v.errorf(pk, "websocket needs GET in methods: the opening handshake is a GET (RFC 6455 §4.1)")
 		}
 	}
 }

@@ -132,7 +132,8 @@ func (g *Gateway) prepareUpstream(rt *route, h http.Header, ctx context.Context)
 
 // proxied hands a request to the forwarder if it can take it (see direct), to ReverseProxy
 // otherwise, staging the response headers set so far (see exchange): both add the upstream's
-// values to them and clear them after forwarding a 1xx response.
+// values to them and clear them after forwarding a 1xx response. A protocol upgrade the route
+// does not enable is removed first, so only ReverseProxy ever tunnels, and only those.
 type proxied struct {
 	rp  *httputil.ReverseProxy
 	fwd *forwarder
@@ -147,6 +148,7 @@ func (p proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ex := exchangeOf(w); ex != nil {
 		ex.toUpstream(r)
 	}
+	p.fwd.rt.upgrade(r.Header)
 	deadline := time.Now().Add(p.fwd.rt.timeout)
 	if direct(r) {
 		p.fwd.serve(w, r, deadline)
@@ -237,6 +239,7 @@ func (b *builtin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.rt.strip(out.URL)
 	}
 	out.RequestURI = ""
+	b.rt.upgrade(out.Header)
 	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		delete(out.Header, k)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -66,6 +67,10 @@ type Route struct {
 	CredentialHeaders []string
 	// ForwardCredentials passes Authorization, DPoP and CredentialHeaders to the upstream.
 	ForwardCredentials bool
+	// Upgrades lists the protocols a request may switch to (RFC 9110 §7.8): only "websocket"
+	// can be enabled. A request offering another protocol goes upstream as a plain request,
+	// without Upgrade; h2c and HTTP2-Settings never pass (see route.upgrade).
+	Upgrades []string
 }
 
 // methodSet is a set of the methods a route may allow, one bit each.
@@ -261,6 +266,12 @@ func compileRoute(r Route) (*route, error) {
 			}
 		}
 	}
+	for _, p := range r.Upgrades {
+		if !slices.Contains(upgradable, p) {
+			return nil, fmt.Errorf("upgrade %q: only %s can be enabled: %w", p, strings.Join(upgradable, ", "), tiaki.ErrInvalid)
+		}
+	}
+	rt.Upgrades = slices.Clone(r.Upgrades)
 	if r.Upstream != nil {
 		rt.audience = r.Upstream.String()
 	} else {
@@ -341,4 +352,54 @@ func rawIndex(raw string, n int) int {
 		return -1
 	}
 	return j
+}
+
+// upgradable are the protocols a route may enable in Upgrades. Never h2c: the connection
+// would carry HTTP/2 streams the gateway tunnels without a key check, identity assertion or
+// audit line (and RFC 9113 §3.1 retired the upgrade to h2c).
+var upgradable = []string{"websocket"}
+
+// upgrade leaves in h only the protocol upgrades the route enables (RFC 9110 §7.8). Any other
+// protocol is removed from Upgrade, and a request left offering none goes on as a plain
+// request, Upgrade and its Connection token removed: a server may ignore an upgrade, and this
+// is what nginx forwards by default (a client offering h2c carries on with HTTP/1.1).
+// HTTP2-Settings, which only an upgrade to h2c uses, never passes.
+func (rt *route) upgrade(h http.Header) {
+	offered, up := h["Upgrade"]
+	_, settings := h["Http2-Settings"]
+	if !up && !settings {
+		return
+	}
+	delete(h, "Http2-Settings")
+	var kept []string
+	for _, v := range offered {
+		for p := range strings.SplitSeq(v, ",") {
+			p = textproto.TrimString(p)
+			name, _, _ := strings.Cut(p, "/")
+			if p != "" && slices.ContainsFunc(rt.Upgrades, func(u string) bool { return strings.EqualFold(u, name) }) {
+				kept = append(kept, p)
+			}
+		}
+	}
+	dropUpgrade := len(kept) == 0
+	if dropUpgrade {
+		delete(h, "Upgrade")
+	} else {
+		h["Upgrade"] = []string{strings.Join(kept, ", ")}
+	}
+	var conn []string
+	for _, v := range h["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = textproto.TrimString(tok)
+			if tok == "" || strings.EqualFold(tok, "HTTP2-Settings") || dropUpgrade && strings.EqualFold(tok, "Upgrade") {
+				continue
+			}
+			conn = append(conn, tok)
+		}
+	}
+	if len(conn) == 0 {
+		delete(h, "Connection")
+	} else {
+		h["Connection"] = []string{strings.Join(conn, ", ")}
+	}
 }
