@@ -2,7 +2,7 @@ package main
 
 import (
 	"net/http"
-	"strings"
+	"net/url"
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/config"
@@ -109,9 +109,13 @@ func buildValidation(n *node, cfg *config.Config, key string, api config.API) ([
 		if err != nil {
 			return nil, cfg.Errorf(key+".openapi", "%v", err)
 		}
-		base := spec.ServerPath()
-		if api.StripPrefix {
-			base = strings.TrimSuffix(api.Match.PathPrefix, "/") + base
+		mount := openapi.Mount{PathPrefix: api.Match.PathPrefix, StripPrefix: api.StripPrefix}
+		if u, err := url.Parse(api.Upstream); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+			mount.UpstreamPath = u.Path
+		}
+		base, err := spec.BasePath(mount)
+		if err != nil {
+			return nil, cfg.Errorf(key+".openapi", "%v", err)
 		}
 		v, err := openapi.New(spec, openapi.Config{BasePath: base, NotFound: cfg.Gateway.UnknownRouteStatus, MaxBody: maxBody})
 		if err != nil {

@@ -30,8 +30,8 @@ import (
 // Config is one route's OpenAPI validation.
 type Config struct {
 	// BasePath is the part of the request path (as the gateway receives it) that comes before
-	// the paths the description lists. Normally that is the route's path_prefix when the
-	// gateway strips it (else ""), followed by Spec.ServerPath.
+	// the paths the description lists: Spec.BasePath combines the route's prefix with the
+	// description's server URL.
 	BasePath string
 	// NotFound is the status for a path the description does not list: 404 (the default) or
 	// 501 (what Part C of the NZ API guidelines asks for), as the route's gateway config says.
@@ -275,7 +275,8 @@ func (v *Validator) lookup(r *http.Request, values *[maxPathParams]string) (*ope
 	if v.base != "" {
 		rest, ok := strings.CutPrefix(path, v.base)
 		if !ok || rest != "" && rest[0] != '/' {
-			return nil, 0, v.notFound
+			return nil, 0, v.pathNotFound(fmt.Sprintf("The request path %s is not under %s, where the paths of the API's OpenAPI description begin.",
+				quoteBounded(path), quoteBounded(v.base)))
 		}
 		if rest == "" {
 			rest = "/"
@@ -284,7 +285,12 @@ func (v *Validator) lookup(r *http.Request, values *[maxPathParams]string) (*ope
 	}
 	item, n, ok := v.router.match(path, values)
 	if !ok {
-		return nil, 0, v.notFound
+		detail := "The API's OpenAPI description lists no path matching " + quoteBounded(path) + "."
+		if v.base != "" {
+			detail = "The API's OpenAPI description lists no path matching " + quoteBounded(path) +
+				" (the request path after " + quoteBounded(v.base) + ")."
+		}
+		return nil, 0, v.pathNotFound(detail)
 	}
 	op := item.ops[r.Method]
 	if op == nil && r.Method == http.MethodHead {
@@ -295,6 +301,25 @@ func (v *Validator) lookup(r *http.Request, values *[maxPathParams]string) (*ope
 			Title: "Method not allowed", Allow: item.allow, Reason: "method not in the API's OpenAPI description"}
 	}
 	return op, n, nil
+}
+
+// pathNotFound is the denial of a path the description does not list, saying which path was
+// looked up: with a base path that does not fit, every request is refused, and the detail
+// shows why.
+func (v *Validator) pathNotFound(detail string) *policy.Denial {
+	d := *v.notFound
+	d.Detail = detail
+	return &d
+}
+
+// quoteBounded quotes a path for a problem detail, cut short if long. Paths reach it escaped
+// (URL.EscapedPath), so they hold no quotes, spaces or control characters.
+func quoteBounded(p string) string {
+	const limit = 200
+	if len(p) > limit {
+		return `"` + p[:limit] + `…"`
+	}
+	return `"` + p + `"`
 }
 
 // Check implements policy.Checker: the request must be one the description allows. It may
