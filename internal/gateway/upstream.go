@@ -110,6 +110,12 @@ func (t *syncTransport) send(req *http.Request, deadline time.Time, informationa
 			return resp, nil
 		}
 		c.conn.Close()
+		if errors.Is(err, errStale) && c.reused && req.Context().Err() == nil {
+			// Nothing was sent: take the next connection as if this one had not been pooled.
+			// The pool only shrinks meanwhile, so this ends with a dialled connection.
+			attempt--
+			continue
+		}
 		if attempt > 0 || !c.reused || !retryable(req, err) || req.Context().Err() != nil {
 			if e, ok := err.(*early); ok {
 				err = e.err
@@ -168,6 +174,10 @@ var (
 	errNothingRead    = errors.New("gateway: upstream connection failed before a response")
 )
 
+// errStale is a pooled connection found, before anything was written on it, to be closed by
+// the upstream or to hold bytes nobody asked for (see upstreamConn.send).
+var errStale = errors.New("gateway: pooled upstream connection closed, or holding bytes nobody asked for")
+
 // early is a failure before the upstream sent a byte of response; RoundTrip returns the error
 // it holds.
 type early struct {
@@ -202,11 +212,8 @@ func (t *syncTransport) exchange(c *upstreamConn, req *http.Request, deadline ti
 	}
 
 	c.out.n = 0
-	if err := req.Write(c.bw); err != nil {
-		return fail(&early{err: err, written: c.out.n > 0})
-	}
-	if err := c.bw.Flush(); err != nil {
-		return fail(&early{err: err, written: c.out.n > 0})
+	if err := c.send(req); err != nil {
+		return fail(err)
 	}
 	c.limit.n = maxResponseHeader
 	var resp *http.Response
@@ -305,7 +312,7 @@ func (t *syncTransport) conn(ctx context.Context, deadline time.Time, key connKe
 			continue
 		}
 		t.mu.Unlock()
-		if c.unusable() {
+		if c.held() {
 			c.conn.Close()
 			t.mu.Lock()
 			continue
@@ -352,28 +359,47 @@ func (t *syncTransport) dial(ctx context.Context, key connKey, u *url.URL) (*ups
 	return c, nil
 }
 
-// unusable reports whether an idle connection must not carry another request: the upstream
-// has closed it (Node.js closes idle connections after 5 s, gunicorn after 2), or sent bytes
-// nobody asked for, which the next request would read as its response: another client's
-// answer, say (http.Transport: "Unsolicited response received on idle HTTP channel"). It
-// runs on every reuse, since such bytes may arrive at any time after the response the
-// connection last carried; finish has already refused a connection with bytes buffered past
-// that response.
+// send writes req on the connection. Bytes an upstream sends on a connection while it sits in
+// the pool (a stray second response, a late 408, a TLS alert) would otherwise be read as the
+// next request's response, another client's answer (http.Transport drops such a connection:
+// "Unsolicited response received on idle HTTP channel"); so would an upstream's close go
+// unnoticed until a request had been sent, and a POST could then not be retried. On Linux,
+// socketProbe.send checks the socket first, at no cost in system calls; elsewhere bytes are
+// seen only when they came with the previous response (finish). Either way, the error is
+// errStale, and nothing has been written.
 //
-// The check costs one non-blocking peek at the socket (socketProbe), and for TLS one read of
-// what crypto/tls already holds: records that arrived with the last response's, which no
-// socket peek can see. Bytes still in flight when the request is sent cannot be told from
-// the response; http.Transport has the same window.
-func (c *upstreamConn) unusable() bool {
-	if c.probe.unusable() {
-		return true
+// A connection just dialled is not checked: nothing can be pending on it but what its TLS
+// handshake left (session tickets), which the response's read consumes. Bytes still in flight
+// when the request goes out cannot be told from its response; http.Transport has the same
+// window.
+func (c *upstreamConn) send(req *http.Request) error {
+	if c.probe != nil && c.reused {
+		return c.probe.send(c, req)
 	}
+	return c.write(req)
+}
+
+// write writes req and flushes it.
+func (c *upstreamConn) write(req *http.Request) error {
+	if err := req.Write(c.bw); err != nil {
+		return &early{err: err, written: c.out.n > 0}
+	}
+	if err := c.bw.Flush(); err != nil {
+		return &early{err: err, written: c.out.n > 0}
+	}
+	return nil
+}
+
+// held reports whether crypto/tls holds bytes of a TLS connection that arrived after the
+// response it last carried: records read from the socket together with that response's, which
+// neither finish's look at the buffer nor a peek at the socket can see. No system call: a read
+// deadline in the past makes the read fail at once rather than wait on the socket, and
+// crypto/tls treats that timeout as temporary. Post-handshake messages (session tickets) are
+// consumed on the way and are not application data.
+func (c *upstreamConn) held() bool {
 	if !c.tls {
 		return false
 	}
-	// A read deadline in the past makes the read fail at once instead of waiting on the
-	// socket; crypto/tls treats that timeout as temporary. Post-handshake messages (session
-	// tickets) are consumed on the way and are not application data.
 	c.conn.SetReadDeadline(time.Unix(1, 0))
 	_, err := c.br.Peek(1)
 	c.conn.SetReadDeadline(time.Time{})

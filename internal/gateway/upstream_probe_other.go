@@ -2,13 +2,16 @@
 
 package gateway
 
-import "net"
+import (
+	"net"
+	"net/http"
+)
 
-// socketProbe cannot peek at a socket here. A request on a connection the upstream closed is
-// retried when that is safe (see retryable); bytes an upstream sends unasked on an idle
-// connection are seen only when they arrived with the previous response.
+// socketProbe cannot peek at a socket here: bytes an upstream sends on an idle connection are
+// seen only when they came with the previous response, and a request on a connection the
+// upstream closed is retried when that is safe (see retryable).
 type socketProbe struct{}
 
 func newSocketProbe(net.Conn) *socketProbe { return nil }
 
-func (*socketProbe) unusable() bool { return false }
+func (*socketProbe) send(c *upstreamConn, req *http.Request) error { return c.write(req) }
