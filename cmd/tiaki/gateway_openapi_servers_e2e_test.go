@@ -116,3 +116,32 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+// A server path outside a prefix that is not stripped can match no request: serve refuses it
+// at the API's openapi key instead of answering 404 to everything.
+func TestOpenAPIServerPathOutsidePrefixRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	orders, err := os.ReadFile("testdata/orders-openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(dir, "orders.yaml")
+	doc := strings.Replace(string(orders), "paths:\n", "servers: [{url: 'https://api.example.govt.nz/permits'}]\npaths:\n", 1)
+	if err := os.WriteFile(spec, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tiaki.yaml")
+	writeAtomic(t, cfgPath, []byte(fmt.Sprintf(`apis:
+  - name: orders
+    upstream: builtin:echo
+    match: {path_prefix: /v1-permits}
+    auth: {api_key: "off"}
+    openapi: %s
+`, spec)))
+	code, _, stderr := run(t, "serve", "--config", cfgPath, "--data", filepath.Join(dir, "data"),
+		"--authserver-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "tiaki.yaml:6: apis[0].openapi:") || !strings.Contains(stderr, "strip_prefix") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}

@@ -54,6 +54,9 @@ type routeSet struct {
 }
 
 func (s *routeSet) close() {
+	if s == nil {
+		return // buildRoutes failed: its deferred close sees the nil it returned
+	}
 	for _, c := range s.closers {
 		_ = c()
 	}
