@@ -364,9 +364,9 @@ func (t *syncTransport) dial(ctx context.Context, key connKey, u *url.URL) (*ups
 // next request's response, another client's answer (http.Transport drops such a connection:
 // "Unsolicited response received on idle HTTP channel"); so would an upstream's close go
 // unnoticed until a request had been sent, and a POST could then not be retried. On Linux,
-// socketProbe.send checks the socket first, at no cost in system calls; elsewhere bytes are
-// seen only when they came with the previous response (finish). Either way, the error is
-// errStale, and nothing has been written.
+// socketProbe.send checks the socket first, at no cost in system calls, and finding anything
+// fails with errStale before a byte is written; elsewhere stray bytes are seen only when they
+// came with the previous response (finish).
 //
 // A connection just dialled is not checked: nothing can be pending on it but what its TLS
 // handshake left (session tickets), which the response's read consumes. Bytes still in flight
