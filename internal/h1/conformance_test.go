@@ -54,6 +54,9 @@ func TestConformance(t *testing.T) {
 		b, err := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %d %q %v", r.Method, r.ContentLength, b, err)
 	}
+	target := func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %q %q %q %q", r.Method, r.Host, r.URL, r.RequestURI, r.Header.Values("Host"))
+	}
 	ignoreBody := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "not reading it")
@@ -350,7 +353,29 @@ func TestConformance(t *testing.T) {
 				}
 			}},
 		{name: "absolute form", request: "GET http://example.com/x?y=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
-			handler: func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%q %q %q", r.Host, r.URL, r.RequestURI) }},
+			handler: target},
+		// The forms of request target besides origin-form (RFC 9112 §3.2); their refusals are
+		// in TestBadRequests.
+		{name: "absolute form, Host differs", request: "GET http://good.example/c HTTP/1.1\r\nHost: other.example\r\n\r\n",
+			handler: target, want: expect(200, "length", `GET "good.example" "http://good.example/c" "http://good.example/c" []`, true)},
+		{name: "absolute form, empty Host", request: "GET http://good.example/c HTTP/1.1\r\nHost:\r\n\r\n", handler: target},
+		{name: "absolute form, HTTP/1.0 without Host", request: "GET http://good.example/c HTTP/1.0\r\n\r\n", handler: target},
+		{name: "absolute form, host not a valid Host", request: "GET http://a_b/c HTTP/1.1\r\nHost: example.com\r\n\r\n", handler: target},
+		{name: "absolute form, header split across reads", handler: target,
+			run: trickle("GET http://good.example/c HTTP/1.1\r\nHost: other.example\r\nX-Pad: " + strings.Repeat("p", 6<<10) + "\r\n\r\n")},
+		{name: "absolute form, no Host, split across reads", handler: target, run: trickle("GET http://good.example/c HTTP/1.1\r\nX-Pad: p\r\n\r\n"),
+			differs: "h1 words its 400 as TestBadRequests says",
+			want:    expect(400, "length", "400 Bad Request: missing required Host header", false, "Connection: close")},
+		{name: "asterisk form, GET", request: "GET * HTTP/1.1\r\nHost: example.com\r\n\r\n", handler: target},
+		{name: "OPTIONS *", request: "OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n", handler: target,
+			want: expect(200, "length", "", true, "Content-Length: 0")},
+		{name: "OPTIONS * with a body", n: 2, request: "OPTIONS * HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhello" + get, handler: target},
+		{name: "OPTIONS * with a body over 4 KiB", request: "OPTIONS * HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("x", 5000),
+			handler: target, want: expect(200, "length", "", false, "Connection: close")},
+		{name: "OPTIONS on a path", request: "OPTIONS /x HTTP/1.1\r\nHost: example.com\r\n\r\n", handler: target},
+		{name: "CONNECT, authority form", request: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", handler: target},
+		{name: "CONNECT, authority form without Host", request: "CONNECT example.com:443 HTTP/1.1\r\n\r\n", handler: target},
+		{name: "CONNECT, path", request: "CONNECT /rpc HTTP/1.1\r\nHost: example.com\r\n\r\n", handler: target},
 		{name: "request fields", request: "GET /a%20b?q=1 HTTP/1.1\r\nHost: example.com\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "%s %q %q %d.%d %v %q", r.Method, r.URL.Path, r.URL.RawQuery, r.ProtoMajor, r.ProtoMinor,
@@ -439,6 +464,31 @@ func expectContinue(header, body string) func(t *testing.T, addr string) exchang
 		}
 		ex.Open = stillOpen(c, br)
 		return ex
+	}
+}
+
+// trickle sends request a few bytes at a time, so the server reads its header in pieces.
+func trickle(request string) func(t *testing.T, addr string) exchange {
+	return func(t *testing.T, addr string) exchange {
+		c := dial(t, addr)
+		go func() {
+			for s := request; s != ""; {
+				n := min(len(s), 7)
+				if _, err := io.WriteString(c, s[:n]); err != nil {
+					return
+				}
+				s = s[n:]
+				if len(s) < 64 || len(s)%1024 < 7 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+		br := bufio.NewReader(c)
+		r, err := readResponse(br, http.MethodGet)
+		if err != nil {
+			return exchange{Err: errText(err)}
+		}
+		return exchange{Responses: []rawResponse{r}, Open: stillOpen(c, br)}
 	}
 }
 

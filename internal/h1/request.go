@@ -1,8 +1,11 @@
 package h1
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,18 +15,28 @@ import (
 
 // invalidRequest applies the checks net/http's server makes after parsing a request, which
 // http.ReadRequest leaves to its caller. It returns 0 for a request to serve.
-func invalidRequest(req *http.Request) (int, string) {
+//
+// hosts are the request's Host header fields, captured for a target not in origin-form; nil
+// for an origin-form target, whose req.Host is the Host header (ReadRequest moved it there
+// and deleted it). From req.Host alone an empty Host header, which RFC 9112 §3.2 allows,
+// cannot be told from none: both are refused.
+func invalidRequest(req *http.Request, hosts []string) (int, string) {
 	if req.ProtoMajor != 1 {
 		return http.StatusHTTPVersionNotSupported, "unsupported protocol version"
 	}
-	// RFC 9112 §3.2: an HTTP/1.1 request without a Host is refused with 400. ReadRequest has
-	// moved the header into req.Host (or the absolute-form target's host) and deleted it, so
-	// unlike net/http this cannot tell an empty Host header from none, nor see one that an
-	// absolute-form target overrides.
-	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
+	n, host := len(hosts), ""
+	switch {
+	case hosts == nil && req.Host != "":
+		n, host = 1, req.Host
+	case n == 1:
+		host = hosts[0]
+	}
+	// RFC 9112 §3.2: an HTTP/1.1 request without a Host (whatever its target) is refused
+	// with 400, as is one whose Host is not a valid authority.
+	if req.ProtoAtLeast(1, 1) && n == 0 && req.Method != http.MethodConnect {
 		return http.StatusBadRequest, "missing required Host header"
 	}
-	if req.Host != "" && !httpguts.ValidHostHeader(req.Host) {
+	if n == 1 && !httpguts.ValidHostHeader(host) {
 		return http.StatusBadRequest, "malformed Host header"
 	}
 	for k, vv := range req.Header {
@@ -38,6 +51,64 @@ func invalidRequest(req *http.Request) (int, string) {
 	}
 	return 0, ""
 }
+
+// originForm reports whether the request about to be read has an origin-form target ("GET /x"),
+// judged from what the connection's buffer holds; false when it does not hold that much.
+func (c *conn) originForm() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	i := bytes.IndexByte(b, ' ')
+	return i >= 0 && i+1 < len(b) && b[i+1] == '/'
+}
+
+// capture records the bytes of a request's header as http.ReadRequest reads them: what the
+// buffer held already, then every read beneath it until the caller puts c.cr back.
+type capture struct {
+	r   io.Reader
+	buf []byte
+}
+
+func (c *conn) capture() *capture {
+	b, _ := c.br.Peek(c.br.Buffered())
+	raw := &capture{r: &c.cr, buf: bytes.Clone(b)}
+	c.lr.R = raw
+	return raw
+}
+
+func (t *capture) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.buf = append(t.buf, p[:n]...)
+	return n, err
+}
+
+// hostFields parses the captured header again, with the parser http.ReadRequest used, and
+// returns its Host fields (empty, not nil, when there are none). net/http's server checks
+// these, not the target's authority.
+func hostFields(raw []byte) ([]string, error) {
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw)))
+	if _, err := tp.ReadLine(); err != nil {
+		return nil, err
+	}
+	h, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return nil, err
+	}
+	if hosts := h["Host"]; hosts != nil {
+		return hosts, nil
+	}
+	return []string{}, nil
+}
+
+// globalOptions answers "OPTIONS *" as net/http's server does: 200 with no content, reading
+// up to 4 KiB of a body, and closing the connection after a larger one.
+var globalOptions = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		const limit = 4 << 10
+		if n, _ := io.CopyN(io.Discard, r.Body, limit+1); n > limit {
+			w.(*response).closeAfter = true
+		}
+	}
+})
 
 // expectsContinue reports whether the Expect header asks for 100-continue and nothing else
 // (RFC 9110 §10.1.1: any other expectation is answered with 417).

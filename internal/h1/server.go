@@ -21,7 +21,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -183,9 +182,23 @@ func (c *conn) serve() (hijacked bool) {
 		}
 		// The limit counts what the buffer has already read ahead, as net/http's does.
 		c.lr.N = maxHeader + 4096 - int64(c.br.Buffered())
+		// A target in any form but origin-form ("/path") has its header captured as it is
+		// read: http.ReadRequest replaces the Host header with the target's authority, and
+		// net/http's server checks the header (see hostFields).
+		var raw *capture
+		if !c.originForm() {
+			raw = c.capture()
+		}
 		req, err := http.ReadRequest(c.br)
 		headerTooBig := c.lr.N <= 0
 		c.lr.N = noLimit
+		var hosts []string
+		if raw != nil {
+			c.lr.R = &c.cr
+			if err == nil {
+				hosts, err = hostFields(raw.buf)
+			}
+		}
 		if err != nil {
 			c.badRequest(err, headerTooBig)
 			return false
@@ -195,12 +208,18 @@ func (c *conn) serve() (hijacked bool) {
 			// with only IdleTimeout set it would otherwise cut off the handler's reads.)
 			c.rwc.SetReadDeadline(time.Time{})
 		}
-		if code, msg := invalidRequest(req); code != 0 {
+		if code, msg := invalidRequest(req, hosts); code != 0 {
 			c.writeError(code, msg)
 			return false
 		}
+		h := s.Handler
+		if req.Method == http.MethodOptions && req.RequestURI == "*" {
+			// As net/http's server (unless DisableGeneralOptionsHandler): "OPTIONS *" asks
+			// about the server, not a resource (RFC 9110 §9.3.7), and is answered here.
+			h = globalOptions
+		}
 		c.lastPost = req.Method == http.MethodPost
-		keep, hijacked := c.serveRequest(req)
+		keep, hijacked := c.serveRequest(req, h)
 		if hijacked {
 			return true
 		}
@@ -217,7 +236,7 @@ func (c *conn) serve() (hijacked bool) {
 
 // serveRequest runs the handler for req and finishes its response. keep is false when the
 // connection must close after it.
-func (c *conn) serveRequest(req *http.Request) (keep, hijacked bool) {
+func (c *conn) serveRequest(req *http.Request, h http.Handler) (keep, hijacked bool) {
 	req.RemoteAddr = c.addr
 	req.TLS = c.tls
 	req = req.WithContext(c.ctx)
@@ -235,7 +254,7 @@ func (c *conn) serveRequest(req *http.Request) (keep, hijacked bool) {
 	}
 	c.body = &w.body
 	c.cr.arm()
-	ok := c.runHandler(w, req)
+	ok := c.runHandler(h, w, req)
 	c.cr.disarm()
 	c.body = nil
 	if w.hijacked {
@@ -257,7 +276,7 @@ func (c *conn) serveRequest(req *http.Request) (keep, hijacked bool) {
 // runHandler calls the handler, turning a panic into a closed connection (and a log line
 // unless it is http.ErrAbortHandler), as net/http does. It reports whether the handler
 // returned normally.
-func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
+func (c *conn) runHandler(h http.Handler, w *response, req *http.Request) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			ok = false
@@ -269,7 +288,7 @@ func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
 			}
 		}
 	}()
-	c.s.Handler.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
 	return true
 }
 
@@ -323,17 +342,31 @@ func (s *Server) logger() *slog.Logger {
 // header past the limit, 501 for a transfer coding it does not know, 400 otherwise; nothing
 // for a connection that simply closed or timed out.
 func (c *conn) badRequest(err error, headerTooBig bool) {
-	var ne net.Error
 	switch {
 	case headerTooBig:
 		c.writeError(http.StatusRequestHeaderFieldsTooLarge, "")
 		c.linger = true // the client may still be sending it
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne):
+	case clientGone(err):
 	case isUnsupportedTE(err):
 		c.writeError(http.StatusNotImplemented, "Unsupported transfer encoding")
 	default:
 		c.writeError(http.StatusBadRequest, "")
 	}
+}
+
+// clientGone reports whether a request could not be read because the connection closed,
+// failed or timed out, which net/http's server answers with nothing (its
+// isCommonNetReadError). Other errors, an unparsable target among them (*url.Error, which is
+// a net.Error too), are the client's and get 400.
+func clientGone(err error) bool {
+	if err == io.EOF {
+		return true
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return true
+	}
+	oe, ok := err.(*net.OpError)
+	return ok && oe.Op == "read"
 }
 
 // writeError writes a plain-text error response, with net/http's body, and leaves the
