@@ -21,10 +21,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,13 @@ type Server struct {
 	// request on a kept-alive connection (ReadHeaderTimeout when zero). Zero means no limit.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// BodyTimeout bounds reading a request's body, from the end of its header to its last
+	// byte: the handler's reads, and what the server reads and discards of a body the handler
+	// left. A handler may move the deadline (http.ResponseController.SetReadDeadline), as the
+	// gateway does for a route's limits.body_timeout. Past it a read of the body fails with an
+	// error for which errors.Is(err, os.ErrDeadlineExceeded) holds, and the connection closes
+	// after the response. Zero means no limit.
+	BodyTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and header (http.DefaultMaxHeaderBytes when zero).
 	MaxHeaderBytes int
 	// Logger receives handler panics; slog.Default() when nil.
@@ -73,8 +82,11 @@ type conn struct {
 	addr   string
 	// lastPost is set after a POST, whose body some clients follow with a stray CRLF.
 	lastPost bool
-	// deadlines is set when a handler moved the connection's deadlines (ResponseController).
-	deadlines bool
+	// readDeadline is set while the connection may have a read deadline, which the loop
+	// clears when it sets none itself; writeDeadline when a handler set a write deadline
+	// (ResponseController), which ends with its request.
+	readDeadline  bool
+	writeDeadline bool
 	// linger is set when the connection closes with a request body left unread.
 	linger bool
 }
@@ -162,8 +174,13 @@ func (c *conn) serve() (hijacked bool) {
 		if first {
 			wait = s.ReadHeaderTimeout
 		}
-		if wait > 0 {
+		switch {
+		case wait > 0:
 			c.rwc.SetReadDeadline(time.Now().Add(wait))
+			c.readDeadline = true
+		case c.readDeadline:
+			c.rwc.SetReadDeadline(time.Time{})
+			c.readDeadline = false
 		}
 		if c.lastPost {
 			// Some clients send a stray CRLF after a POST body (net/http skips it too).
@@ -179,6 +196,7 @@ func (c *conn) serve() (hijacked bool) {
 		}
 		if d := s.ReadHeaderTimeout; d > 0 && !first {
 			c.rwc.SetReadDeadline(time.Now().Add(d))
+			c.readDeadline = true
 		}
 		// The limit counts what the buffer has already read ahead, as net/http's does.
 		c.lr.N = maxHeader + 4096 - int64(c.br.Buffered())
@@ -203,10 +221,15 @@ func (c *conn) serve() (hijacked bool) {
 			c.badRequest(err, headerTooBig)
 			return false
 		}
-		if wait > 0 || s.ReadHeaderTimeout > 0 {
-			// Bodies are bounded by the handler. (The idle wait's deadline, too, is cleared:
-			// with only IdleTimeout set it would otherwise cut off the handler's reads.)
+		// The header's deadline becomes the body's, at no extra cost; without a body it is
+		// cleared, so that it cuts off neither the handler nor the watch (watch.go).
+		switch {
+		case req.Body != http.NoBody && s.BodyTimeout > 0:
+			c.rwc.SetReadDeadline(time.Now().Add(s.BodyTimeout))
+			c.readDeadline = true
+		case c.readDeadline:
 			c.rwc.SetReadDeadline(time.Time{})
+			c.readDeadline = false
 		}
 		if code, msg := invalidRequest(req, hosts); code != 0 {
 			c.writeError(code, msg)
@@ -223,10 +246,11 @@ func (c *conn) serve() (hijacked bool) {
 		if hijacked {
 			return true
 		}
-		if c.deadlines {
-			// A handler's deadlines end with its request, as with net/http.
-			c.deadlines = false
-			c.rwc.SetDeadline(time.Time{})
+		if c.writeDeadline {
+			// A handler's deadlines end with its request, as with net/http (a read deadline
+			// is replaced or cleared when the loop begins again).
+			c.writeDeadline = false
+			c.rwc.SetWriteDeadline(time.Time{})
 		}
 		if !keep || s.shutdown.Load() || !c.state.CompareAndSwap(stateActive, stateIdle) {
 			return false
@@ -312,7 +336,9 @@ func (c *conn) drain(b *requestBody) bool {
 		return false
 	}
 	n, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
-	if n > maxDrain {
+	if n > maxDrain || errors.Is(err, os.ErrDeadlineExceeded) {
+		// A body past its deadline may yet arrive: linger, so that it does not reset the
+		// connection before the client has read the response.
 		c.linger = true
 		return false
 	}

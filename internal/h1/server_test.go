@@ -498,6 +498,75 @@ func BenchmarkServeConn(b *testing.B) {
 	}
 }
 
+// BenchmarkServeConnBody is BenchmarkServeConn for a small POST whose body the handler reads,
+// with the timeouts a production listener has (cmd/tiaki sets them all). "route deadline"
+// moves the body's deadline as the gateway does for a route's limits.body_timeout.
+func BenchmarkServeConnBody(b *testing.B) {
+	const body = "hello, world\n"
+	const payload = `{"name":"Aroha","items":[1,2,3],"note":"a small JSON request body"}`
+	reply := func(w http.ResponseWriter) {
+		h := w.Header()
+		h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		io.WriteString(w, body)
+	}
+	handlers := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"read", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			reply(w)
+		}},
+		{"route deadline", func(w http.ResponseWriter, r *http.Request) {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(20 * time.Second))
+			io.Copy(io.Discard, r.Body)
+			reply(w)
+		}},
+	}
+	request := "POST /resource HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nContent-Type: application/json\r\n" +
+		"Content-Length: " + strconv.Itoa(len(payload)) + "\r\n\r\n" + payload
+	for _, h := range handlers {
+		servers := []struct {
+			name  string
+			serve func(b *testing.B) string
+		}{
+			{"net/http", func(b *testing.B) string {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				srv := &http.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+				go srv.Serve(ln)
+				b.Cleanup(func() { srv.Close() })
+				return ln.Addr().String()
+			}},
+			{"h1", func(b *testing.B) string {
+				return serveH1(b, &h1.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+					BodyTimeout: 30 * time.Second, // BASE: drop this line
+				})
+			}},
+		}
+		for _, srv := range servers {
+			b.Run(h.name+"/"+srv.name, func(b *testing.B) {
+				c := dial(b, srv.serve(b))
+				c.SetDeadline(time.Time{})
+				br := bufio.NewReader(c)
+				buf := make([]byte, 64)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := io.WriteString(c, request); err != nil {
+						b.Fatal(err)
+					}
+					if n, err := readLengthFramed(br, buf); err != nil || string(buf[:n]) != body {
+						b.Fatalf("response: %q, %v", buf[:n], err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // readLengthFramed reads a response's header and its Content-Length body into body, without
 // allocating.
 func readLengthFramed(br *bufio.Reader, body []byte) (int, error) {

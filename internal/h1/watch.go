@@ -84,6 +84,9 @@ func (cr *connReader) watch() {
 		}
 	}
 	cr.inRead = true
+	// The body is in: its deadline (Server.BodyTimeout, or the handler's) has done its work,
+	// and must not end a slow request as if the client had gone.
+	cr.c.rwc.SetReadDeadline(time.Time{})
 	go cr.backgroundRead()
 }
 
