@@ -327,13 +327,22 @@ func openStore(ctx context.Context, cfg *config.Config, dataDir string) (tiaki.S
 	}
 }
 
+// formBodyTimeout bounds the time a request body takes to arrive on the authorization server
+// and ops listeners. Their bodies are small forms and JSON documents (64 KiB at most at the
+// token endpoint), which take well under a second on any working link; 10 s (as long as a
+// header may take) leaves room for a slow one and bounds what a client that stops sending can
+// hold. The gateway bounds bodies per API instead (limits.body_timeout).
+const formBodyTimeout = 10 * time.Second
+
 // httpServer wraps h with the plumbing every listener shares and bounds what a client can make
-// the server hold: header size and the time to send headers and to sit idle.
+// the server hold: header size and the time to send headers, a body and to sit idle.
 func (n *node) httpServer(name string, h http.Handler, tlsConf *tls.Config) *http.Server {
 	if name != "gateway" {
 		// The gateway writes an audit event per request (consumer, route, status, latency),
 		// which is its access log; a second line per request would double the logging cost.
 		h = web.AccessLog(n.logger, name, h)
+		// The gateway sets each route's own body deadline (and h1 a default for the rest).
+		h = web.BodyTimeout(formBodyTimeout, h)
 	}
 	h = web.RequestID(n.metrics.Instrument(name, h))
 	return &http.Server{
@@ -348,12 +357,14 @@ func (n *node) httpServer(name string, h http.Handler, tlsConf *tls.Config) *htt
 }
 
 // gatewayH1 is the gateway's HTTP/1.1 server, with the handler, limits and timeouts of its
-// net/http server.
+// net/http server. Its body timeout bounds requests the gateway refuses before a route
+// matched; a route's limits.body_timeout replaces it.
 func gatewayH1(s *http.Server, logger *slog.Logger) *h1.Server {
 	return &h1.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		IdleTimeout:       s.IdleTimeout,
+		BodyTimeout:       gateway.DefaultBodyTimeout,
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		Logger:            logger,
 	}

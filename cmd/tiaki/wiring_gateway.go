@@ -138,6 +138,7 @@ func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
 			Methods:            api.Methods,
 			Timeout:            api.Limits.Timeout.Duration,
 			MaxBody:            int64(api.Limits.MaxBody),
+			BodyTimeout:        api.Limits.BodyTimeout.Duration,
 			ForwardCredentials: api.ForwardCredentials,
 			Upgrades:           api.Upgrades,
 		}

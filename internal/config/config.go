@@ -262,7 +262,9 @@ type Quota struct {
 // Limits bounds each request.
 type Limits struct {
 	MaxBody ByteSize `yaml:"max_body" json:"max_body"`
-	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// BodyTimeout bounds the time the request body takes to arrive (408 after it).
+	BodyTimeout Duration `yaml:"body_timeout" json:"body_timeout"`
+	Timeout     Duration `yaml:"timeout" json:"timeout"`
 }
 
 // Position returns where key (a path like "tls.cert" or "apis[2].openapi") was written. For a

@@ -317,9 +317,9 @@ apis:
 		t.Fatal(err)
 	}
 	want := []Limits{
-		{MaxBody: 2 << 20, Timeout: Duration{5 * time.Second}},
-		{MaxBody: 2 << 20, Timeout: Duration{9 * time.Second}}, // explicit keys win wherever << is written
-		{MaxBody: 2 << 20, Timeout: Duration{5 * time.Second}},
+		{MaxBody: 2 << 20, BodyTimeout: Duration{DefaultBodyTimeout}, Timeout: Duration{5 * time.Second}},
+		{MaxBody: 2 << 20, BodyTimeout: Duration{DefaultBodyTimeout}, Timeout: Duration{9 * time.Second}}, // explicit keys win wherever << is written
+		{MaxBody: 2 << 20, BodyTimeout: Duration{DefaultBodyTimeout}, Timeout: Duration{5 * time.Second}},
 	}
 	for i, w := range want {
 		if c.APIs[i].Limits != w {

@@ -22,6 +22,12 @@ const (
 	// DefaultOutageGrace rides out a database restart or failover (typically well under a
 	// minute) without refusing callers the gateway already knows.
 	DefaultOutageGrace = 5 * time.Minute
+	// DefaultBodyTimeout is limits.body_timeout's default: a 1 MiB body (DefaultMaxBody) in
+	// this time takes some 35 KB/s, which a poor mobile link still manages, and a client that
+	// stalls holds a connection no longer than a slow upstream may (limits.timeout's 30s).
+	DefaultBodyTimeout = 30 * time.Second
+	// MaxBodyTimeout is the longest limits.body_timeout (large uploads on slow links).
+	MaxBodyTimeout = time.Hour
 )
 
 // applyDefaults fills every key the file left out or left empty (null). A key given a value
@@ -73,6 +79,7 @@ func (a *API) applyDefaults(d defaulter, key string) {
 		setDefault(d, key+".auth.oauth2.issuers", &a.Auth.OAuth2.Issuers, []string{SelfIssuer})
 	}
 	setDefault(d, key+".limits.max_body", &a.Limits.MaxBody, DefaultMaxBody)
+	setDefault(d, key+".limits.body_timeout", &a.Limits.BodyTimeout, Duration{DefaultBodyTimeout})
 	setDefault(d, key+".limits.timeout", &a.Limits.Timeout, Duration{30 * time.Second})
 	setDefault(d, key+".injection_protection", &a.InjectionProtection, "standard")
 	setDefault(d, key+".consumes", &a.Consumes, []string{"application/json"})

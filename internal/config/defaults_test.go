@@ -69,7 +69,7 @@ apis:
 	if diff := cmp.Diff([]string{"GET"}, a.Methods); diff != "" {
 		t.Errorf("methods (-want +got):\n%s", diff)
 	}
-	if a.Limits != (Limits{MaxBody: 1 << 20, Timeout: Duration{30 * time.Second}}) || a.InjectionProtection != "standard" {
+	if a.Limits != (Limits{MaxBody: 1 << 20, BodyTimeout: Duration{30 * time.Second}, Timeout: Duration{30 * time.Second}}) || a.InjectionProtection != "standard" {
 		t.Errorf("limits = %+v, injection_protection = %q", a.Limits, a.InjectionProtection)
 	}
 	if c.APIs[3].Match.PathPrefix != "/" {
@@ -98,7 +98,7 @@ func TestDefault(t *testing.T) {
 		},
 		Methods:             []string{"GET", "POST"},
 		RateLimit:           RateLimit{OnStoreError: "fail_open"},
-		Limits:              Limits{MaxBody: 1 << 20, Timeout: Duration{30 * time.Second}},
+		Limits:              Limits{MaxBody: 1 << 20, BodyTimeout: Duration{30 * time.Second}, Timeout: Duration{30 * time.Second}},
 		InjectionProtection: "standard",
 		Consumes:            []string{"application/json"},
 		Produces:            []string{"application/json"},

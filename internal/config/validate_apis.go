@@ -52,6 +52,9 @@ func (v *checker) apis() {
 		if a.Limits.MaxBody <= 0 {
 			v.errorf(key+".limits.max_body", "must be positive")
 		}
+		if d := a.Limits.BodyTimeout.Duration; d <= 0 || d > MaxBodyTimeout {
+			v.errorf(key+".limits.body_timeout", "must be positive and at most 1h")
+		}
 		if a.Limits.Timeout.Duration <= 0 {
 			v.errorf(key+".limits.timeout", "must be positive")
 		}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,4 +105,43 @@ func BenchmarkObserved(b *testing.B) {
 		"Api-Key":       {kit.key},
 		"Authorization": {"Bearer " + kit.token(b, "payments:read")},
 	})
+}
+
+// BenchmarkPassThroughPost is BenchmarkPassThrough for a small JSON POST, whose body the
+// gateway bounds (limits.max_body, limits.body_timeout) on its way upstream.
+func BenchmarkPassThroughPost(b *testing.B) {
+	const payload = `{"name":"Aroha","items":[1,2,3],"note":"a small JSON request body"}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		smallJSON(w, r)
+	}))
+	b.Cleanup(up.Close)
+	g, err := New([]Route{
+		{Name: "p", PathPrefix: "/p", Upstream: mustURL(b, up.URL), Methods: []string{"POST"}},
+		{Name: "b", PathPrefix: "/b", UpstreamHandler: smallJSON, Methods: []string{"POST"}},
+	}, Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(g.CloseIdleConnections)
+	for _, tc := range []struct{ name, path string }{{"proxied", "/p/items"}, {"builtin", "/b/items"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			body := strings.NewReader(payload)
+			r := httptest.NewRequest(http.MethodPost, tc.path, nil)
+			r = r.WithContext(web.WithRequestID(r.Context(), "bench-request-id"))
+			r.Header = http.Header{"Accept": {"application/json"}, "Content-Type": {"application/json"}}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(payload)
+				r.Body, r.ContentLength = io.NopCloser(body), int64(len(payload))
+				clear(w.h)
+				w.code = 0
+				g.ServeHTTP(w, r)
+				if w.code != 0 && w.code != http.StatusOK {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+		})
+	}
 }

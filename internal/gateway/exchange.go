@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tiaki-nz/tiaki"
@@ -50,8 +52,64 @@ type exchange struct {
 	staged    []stagedHeader
 	stagedBuf [4]stagedHeader
 
+	// body is the request's body once a route matched (see requestBody).
+	body requestBody
+
 	event auditlog.Event
 }
+
+// requestBody is the request body as the gateway passes it on: at most the route's max_body
+// (past it a read fails with *http.MaxBytesError, as from http.MaxBytesReader), and noting
+// whether a read failed because the route's body_timeout passed, so that an upstream exchange
+// that fails for that reason is answered 408, not 504 as an upstream that is too slow. It
+// lives in the exchange, so bounding a body allocates nothing.
+type requestBody struct {
+	rc          io.ReadCloser
+	limit, left int64 // bytes allowed, and still allowed; negative: no limit
+	err         error // sticky, as http.MaxBytesReader's
+	// timedOut may be set on the transport's goroutine and read on the handler's.
+	timedOut atomic.Bool
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.limit < 0 {
+		n, err := b.rc.Read(p)
+		b.note(err)
+		return n, err
+	}
+	// One byte past what is left tells whether the body goes over.
+	if int64(len(p))-1 > b.left {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) > b.left {
+		n, b.left = int(b.left), 0
+		b.err = &http.MaxBytesError{Limit: b.limit}
+		return n, b.err
+	}
+	b.left -= int64(n)
+	b.note(err)
+	return n, err
+}
+
+func (b *requestBody) note(err error) {
+	if err == nil {
+		return
+	}
+	b.err = err
+	if err != io.EOF && policy.BodyTimedOut(err) {
+		b.timedOut.Store(true)
+	}
+}
+
+// Close implements io.Closer.
+func (b *requestBody) Close() error { return b.rc.Close() }
 
 type stagedHeader struct {
 	key    string

@@ -254,6 +254,16 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.rt = rt
+	body := r.Body != nil && r.Body != http.NoBody
+	if body {
+		// From here the body's arrival is bounded, the drain before any refusal included. The
+		// listener enforces the deadline: the connection's on HTTP/1.1, the stream's on HTTP/2.
+		var deadline time.Time // none
+		if rt.bodyTimeout > 0 {
+			deadline = ex.start.Add(rt.bodyTimeout)
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	}
 	if rt.CORS != nil && g.crossOrigin(ex, r, rt) {
 		return
 	}
@@ -275,14 +285,14 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if rt.maxBody >= 0 {
-		if r.ContentLength > rt.maxBody {
+
+	if body {
+		if rt.maxBody >= 0 && r.ContentLength > rt.maxBody {
 			g.deny(ex, r, rt.tooLarge)
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
-		}
+		ex.body = requestBody{rc: r.Body, limit: rt.maxBody, left: rt.maxBody}
+		r.Body = &ex.body
 	}
 
 	ctx := r.Context()

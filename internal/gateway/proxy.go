@@ -199,9 +199,12 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 	var netErr net.Error
 	d := g.badGateway
 	failed := true
+	ex := exchangeOf(w)
 	switch {
 	case errors.Is(context.Cause(r.Context()), errIdentity):
 		d, failed, err = g.serverError, false, context.Cause(r.Context())
+	case ex != nil && ex.body.timedOut.Load():
+		d, failed = policy.RequestTimeout, false // the client's body, not the upstream, was late
 	case errors.As(err, &tooLarge):
 		d, failed = rt.tooLarge, false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(r.Context().Err(), context.DeadlineExceeded),
@@ -213,8 +216,12 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	if ex := exchangeOf(w); ex != nil {
+	if ex != nil {
 		ex.failed = failed
+	}
+	if d == policy.RequestTimeout {
+		g.deny(w, r, d) // the client's doing: the audit event records it
+		return
 	}
 	g.log.WarnContext(r.Context(), "gateway: upstream exchange failed",
 		"route", rt.Name, "request_id", web.RequestIDFrom(r.Context()), "status", d.Status, "err", err)

@@ -25,6 +25,12 @@ const (
 	MaxTimeout = 5 * time.Minute
 	// DefaultMaxBody applies when Route.MaxBody is zero.
 	DefaultMaxBody int64 = 1 << 20
+	// DefaultBodyTimeout applies when Route.BodyTimeout is zero: DefaultMaxBody in this time
+	// takes some 35 KB/s, which a poor mobile link still manages, while a client that stalls
+	// holds a connection no longer than a slow upstream may (DefaultTimeout).
+	DefaultBodyTimeout = 30 * time.Second
+	// MaxBodyTimeout is the longest Route.BodyTimeout (large uploads on slow links).
+	MaxBodyTimeout = time.Hour
 )
 
 // Route is one API behind the gateway: where requests for it arrive, what they must pass, and
@@ -60,6 +66,10 @@ type Route struct {
 	Timeout time.Duration
 	// MaxBody bounds the request body in bytes: DefaultMaxBody if zero, none if negative.
 	MaxBody int64
+	// BodyTimeout bounds the time the request body takes to arrive, from the end of the
+	// request header to the body's last byte (408 after it): DefaultBodyTimeout if zero, none
+	// if negative.
+	BodyTimeout time.Duration
 	// CredentialHeaders name request headers that carry credentials besides Authorization and
 	// DPoP (the API key header). Unless ForwardCredentials is set, none of them reaches the
 	// upstream: it receives the identity assertion instead, so a backend compromise or log
@@ -127,7 +137,8 @@ type route struct {
 	allow        []string // the Allow header's value
 	notAllowed   *policy.Denial
 	tooLarge     *policy.Denial
-	maxBody      int64 // negative: none
+	maxBody      int64         // negative: none
+	bodyTimeout  time.Duration // negative: none
 	timeout      time.Duration
 	checks       []policy.Checker
 	next         http.Handler // the rest of the pipeline, ending at the upstream
@@ -242,6 +253,14 @@ func compileRoute(r Route) (*route, error) {
 		return nil, fmt.Errorf("timeout %v: at most %v: %w", r.Timeout, MaxTimeout, tiaki.ErrInvalid)
 	default:
 		rt.timeout = r.Timeout
+	}
+	switch {
+	case r.BodyTimeout == 0:
+		rt.bodyTimeout = DefaultBodyTimeout
+	case r.BodyTimeout > MaxBodyTimeout:
+		return nil, fmt.Errorf("body timeout %v: at most %v: %w", r.BodyTimeout, MaxBodyTimeout, tiaki.ErrInvalid)
+	default:
+		rt.bodyTimeout = r.BodyTimeout
 	}
 	rt.maxBody = r.MaxBody
 	if rt.maxBody == 0 {

@@ -85,7 +85,8 @@ func (cr *connReader) watch() {
 	}
 	cr.inRead = true
 	// The body is in: its deadline (Server.BodyTimeout, or the handler's) has done its work,
-	// and must not end a slow request as if the client had gone.
+	// and must not end a slow request as if the client had gone (net/http's
+	// startBackgroundRead lifts it too).
 	cr.c.rwc.SetReadDeadline(time.Time{})
 	go cr.backgroundRead()
 }

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +44,17 @@ type Denial struct {
 	// RetryAfter, when positive, is sent as Retry-After in whole seconds (RFC 9110 §10.2.3).
 	RetryAfter time.Duration
 }
+
+// RequestTimeout refuses a request whose body did not arrive in time: the route's
+// limits.body_timeout passed while it was being read (RFC 9110 §15.5.9). The server closes the
+// connection after it.
+var RequestTimeout = &Denial{Status: http.StatusRequestTimeout, Type: "request-timeout", Title: "Request timeout",
+	Detail: "The request body did not arrive in time.", Reason: "request body not received within the route's body_timeout"}
+
+// BodyTimedOut reports whether err, from reading a request body, means the body's read
+// deadline passed (both the gateway's HTTP/1.1 server and net/http's HTTP/2 server fail the
+// read with os.ErrDeadlineExceeded); such a request is answered with RequestTimeout.
+func BodyTimedOut(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // Error describes the denial for logs; it never includes secrets because Reason never does.
 func (d *Denial) Error() string {

@@ -133,7 +133,8 @@ func HasBody(r *http.Request) bool {
 // policies read a body once. It returns nil and no denial for a request without a body.
 //
 // Over the limit the answer is 413; a body that cannot be read (the client went away, or the
-// gateway's own size limit tripped) is 400 or 413.
+// gateway's own size limit tripped) is 400 or 413, and one that stopped arriving before the
+// route's body_timeout passed is 408.
 func Buffer(r *http.Request, limit int64) (*Body, *policy.Denial) {
 	if b, ok := r.Body.(*Body); ok {
 		return b, nil
@@ -175,6 +176,9 @@ func Buffer(r *http.Request, limit int64) (*Body, *policy.Denial) {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return nil, tooLarge(mbe.Limit)
+			}
+			if policy.BodyTimedOut(err) {
+				return nil, policy.RequestTimeout
 			}
 			return nil, &policy.Denial{Status: http.StatusBadRequest, Type: "unreadable-body", Title: "Unreadable body",
 				Detail: "The request body could not be read in full.", Reason: "reading the request body: " + err.Error()}

@@ -223,6 +223,8 @@ func (g *Guard) Check(r *http.Request, _ *tiaki.Principal) *policy.Denial {
 		switch {
 		case err == ErrBodyTooLarge:
 			return g.tooLarge
+		case policy.BodyTimedOut(err):
+			return policy.RequestTimeout
 		case err != nil:
 			return g.unreadable
 		}
