@@ -52,8 +52,8 @@ type exchange struct {
 	staged    []stagedHeader
 	stagedBuf [4]stagedHeader
 
-	// body is the request's body once a route matched (see requestBody).
-	body requestBody
+	// body is the request's body once a route matched (see requestBody); nil without one.
+	body *requestBody
 
 	event auditlog.Event
 }
@@ -62,7 +62,7 @@ type exchange struct {
 // (past it a read fails with *http.MaxBytesError, as from http.MaxBytesReader), and noting
 // whether a read failed because the route's body_timeout passed, so that an upstream exchange
 // that fails for that reason is answered 408, not 504 as an upstream that is too slow. It
-// lives in the exchange, so bounding a body allocates nothing.
+// takes the place of http.MaxBytesReader's allocation; a request without a body has none.
 type requestBody struct {
 	rc          io.ReadCloser
 	limit, left int64 // bytes allowed, and still allowed; negative: no limit

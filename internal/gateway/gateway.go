@@ -291,8 +291,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 			g.deny(ex, r, rt.tooLarge)
 			return
 		}
-		ex.body = requestBody{rc: r.Body, limit: rt.maxBody, left: rt.maxBody}
-		r.Body = &ex.body
+		ex.body = &requestBody{rc: r.Body, limit: rt.maxBody, left: rt.maxBody}
+		r.Body = ex.body
 	}
 
 	ctx := r.Context()

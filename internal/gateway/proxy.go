@@ -203,7 +203,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 	switch {
 	case errors.Is(context.Cause(r.Context()), errIdentity):
 		d, failed, err = g.serverError, false, context.Cause(r.Context())
-	case ex != nil && ex.body.timedOut.Load():
+	case ex != nil && ex.body != nil && ex.body.timedOut.Load():
 		d, failed = policy.RequestTimeout, false // the client's body, not the upstream, was late
 	case errors.As(err, &tooLarge):
 		d, failed = rt.tooLarge, false
