@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -133,6 +134,7 @@ type requestBody struct {
 	size int64 // the declared Content-Length; -1 when chunked
 
 	mu         sync.Mutex
+	deadline   bool // the body's read deadline is in place: Server.BodyTimeout's or the handler's
 	expect     bool // the client waits for 100 Continue
 	sent       bool // 100 Continue was sent (or the handler sent it)
 	noContinue bool // the final response has begun: too late for 100 Continue
@@ -146,6 +148,11 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.closed {
 		b.mu.Unlock()
 		return 0, http.ErrBodyReadAfterClose
+	}
+	if !b.deadline {
+		b.mu.Unlock()
+		b.armDeadline()
+		b.mu.Lock()
 	}
 	if b.expect && !b.sent && !b.noContinue {
 		b.sent = true
@@ -165,6 +172,32 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 	}
 	return n, err
+}
+
+// armDeadline puts the body's read deadline in place of the header's before the body is first
+// read, unless it already is: BodyTimeout from now, or none. Setting it here rather than
+// after the header costs nothing when the handler sets its own (the gateway), and the header
+// deadline's replacement had to be paid anyway.
+func (b *requestBody) armDeadline() {
+	b.mu.Lock()
+	armed := b.deadline
+	b.deadline = true
+	b.mu.Unlock()
+	if armed {
+		return
+	}
+	var t time.Time
+	if d := b.c.s.BodyTimeout; d > 0 {
+		t = time.Now().Add(d)
+	}
+	b.c.rwc.SetReadDeadline(t)
+}
+
+// deadlineSet records that the handler set the read deadline, which then bounds the body.
+func (b *requestBody) deadlineSet() {
+	b.mu.Lock()
+	b.deadline = true
+	b.mu.Unlock()
 }
 
 // Close implements io.Closer; reads after it fail, as with net/http.

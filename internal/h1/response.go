@@ -225,10 +225,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController. The deadlines last
-// until the end of the request. A read deadline bounds the request body (it replaces
-// Server.BodyTimeout's); once the body has been read it no longer applies, so that it does not
+// until the end of the request. A read deadline bounds the request body (in place of
+// Server.BodyTimeout); once the body has been read it no longer applies, so that it does not
 // cut short the watch for a client going away (watch.go).
 func (w *response) SetReadDeadline(t time.Time) error {
+	w.body.deadlineSet()
 	w.c.readDeadline = true
 	return w.c.rwc.SetReadDeadline(t)
 }

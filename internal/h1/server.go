@@ -41,12 +41,12 @@ type Server struct {
 	// request on a kept-alive connection (ReadHeaderTimeout when zero). Zero means no limit.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
-	// BodyTimeout bounds reading a request's body, from the end of its header to its last
-	// byte: the handler's reads, and what the server reads and discards of a body the handler
-	// left. A handler may move the deadline (http.ResponseController.SetReadDeadline), as the
-	// gateway does for a route's limits.body_timeout. Past it a read of the body fails with an
-	// error for which errors.Is(err, os.ErrDeadlineExceeded) holds, and the connection closes
-	// after the response. Zero means no limit.
+	// BodyTimeout bounds reading a request's body, from the first read of it (the handler's,
+	// or the server's own of what the handler left) to its last byte, unless the handler set
+	// a read deadline first (http.ResponseController.SetReadDeadline), as the gateway does for
+	// a route's limits.body_timeout. Past it a read of the body fails with an error for which
+	// errors.Is(err, os.ErrDeadlineExceeded) holds, and the connection closes after the
+	// response. Zero means no limit.
 	BodyTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and header (http.DefaultMaxHeaderBytes when zero).
 	MaxHeaderBytes int
@@ -221,15 +221,11 @@ func (c *conn) serve() (hijacked bool) {
 			c.badRequest(err, headerTooBig)
 			return false
 		}
-		// The header's deadline becomes the body's, at no extra cost; without a body it is
-		// cleared, so that it cuts off neither the handler nor the watch (watch.go).
-		switch {
-		case req.Body != http.NoBody && s.BodyTimeout > 0:
-			c.rwc.SetReadDeadline(time.Now().Add(s.BodyTimeout))
-			c.readDeadline = true
-		case c.readDeadline:
-			c.rwc.SetReadDeadline(time.Time{})
-			c.readDeadline = false
+		// The header's deadline stays on the connection while the handler runs: nothing reads
+		// the connection until the body is read, which first puts the body's deadline in its
+		// place (requestBody.armDeadline), or the watch starts, which lifts it (watch.go).
+		if req.Body != http.NoBody {
+			c.readDeadline = true // the body's deadline may be set
 		}
 		if code, msg := invalidRequest(req, hosts); code != 0 {
 			c.writeError(code, msg)
@@ -335,6 +331,7 @@ func (c *conn) drain(b *requestBody) bool {
 		c.linger = true
 		return false
 	}
+	b.armDeadline()
 	n, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
 	if n > maxDrain || errors.Is(err, os.ErrDeadlineExceeded) {
 		// A body past its deadline may yet arrive: linger, so that it does not reset the
