@@ -543,7 +543,7 @@ func BenchmarkServeConnBody(b *testing.B) {
 			}},
 			{"h1", func(b *testing.B) string {
 				return serveH1(b, &h1.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-					BodyTimeout: 30 * time.Second, // BASE: drop this line
+					BodyTimeout: 30 * time.Second,
 				})
 			}},
 		}
