@@ -144,15 +144,11 @@ type requestBody struct {
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
+	b.armDeadline()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return 0, http.ErrBodyReadAfterClose
-	}
-	if !b.deadline {
-		b.mu.Unlock()
-		b.armDeadline()
-		b.mu.Lock()
 	}
 	if b.expect && !b.sent && !b.noContinue {
 		b.sent = true
