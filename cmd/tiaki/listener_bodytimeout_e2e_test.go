@@ -152,9 +152,9 @@ apis:
 	t.Run("authorization server token endpoint", func(t *testing.T) {
 		t.Parallel()
 		resp, body, took, br := stall(t, r.AuthServer, h1Conf, "/token", "application/x-www-form-urlencoded")
-		// An OAuth error: the form could not be read (RFC 6749 §5.2).
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"invalid_request"`) {
-			t.Errorf("got %d %s, want 400 invalid_request", resp.StatusCode, body)
+		// 408, with an OAuth error body: the form could not be read in time (RFC 6749 §5.2).
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, `"invalid_request"`) {
+			t.Errorf("got %d %s, want 408 invalid_request", resp.StatusCode, body)
 		}
 		if took < formBodyTimeout-100*time.Millisecond || took > formBodyTimeout+5*time.Second {
 			t.Errorf("answered after %v, want about %v", took, formBodyTimeout)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
@@ -29,6 +30,13 @@ func readForm(w http.ResponseWriter, r *http.Request) *oauthError {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return refuse(http.StatusRequestEntityTooLarge, codeInvalidRequest, "the request body is too large")
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The listener bounds the time to send a body (issue 11 item 5): a client that
+			// stalls gets 408 (RFC 9110 §15.5.9) and the connection is closed, since the rest
+			// of its body may still arrive.
+			w.Header().Set("Connection", "close")
+			return refuse(http.StatusRequestTimeout, codeInvalidRequest, "the request body did not arrive in time")
 		}
 		return refuse(http.StatusBadRequest, codeInvalidRequest, "the request body is not a valid form")
 	}
