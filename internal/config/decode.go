@@ -9,21 +9,22 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/yamldoc"
 )
 
-// decoder turns a YAML syntax tree into Go values strictly: an unknown key, a value of the wrong
-// shape or a malformed scalar is an error naming line and key path, and decoding carries on so
-// that one pass reports every problem. It is hand-written (rather than yaml.Unmarshal) because
-// it must keep the position of every key, substitute ${VAR} in values only, read "file:"
-// secrets only for tiaki.Secret fields, and never stop at the first error.
+// decoder turns a YAML node tree (yamldoc.Parse) into Go values strictly: an unknown key, a value
+// of the wrong shape or a malformed scalar is an error naming line and key path, and decoding
+// carries on so that one pass reports every problem. It is hand-written (rather than yaml.Unmarshal)
+// because it must keep the position of every key, substitute ${VAR} in values only, read "file:"
+// secrets only for tiaki.Secret fields, and never stop at the first error. Scalars are resolved
+// by yamldoc's YAML 1.2 core schema, so the file means what any YAML 1.2 reader takes it to mean.
 type decoder struct {
 	errs    *errorList
 	pos     map[string]int
 	set     map[string]bool
-	anchors map[string]ast.Node
 	env     func(string) (string, bool)
 	secrets secretReader
 
@@ -44,18 +45,11 @@ var (
 )
 
 // line returns the line a node starts on, or 0.
-func line(n ast.Node) int {
+func line(n *yaml.Node) int {
 	if n == nil {
 		return 0
 	}
-	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 {
-		return line(m.Values[0].Key)
-	}
-	tk := n.GetToken()
-	if tk == nil || tk.Position == nil {
-		return 0
-	}
-	return tk.Position.Line
+	return n.Line
 }
 
 func childKey(parent, name string) string {
@@ -67,48 +61,38 @@ func childKey(parent, name string) string {
 
 func indexKey(parent string, i int) string { return parent + "[" + strconv.Itoa(i) + "]" }
 
-// resolve looks through anchors, aliases and the !!str tag to the node holding the value. It
-// reports whether the value must be taken as a string whatever it looks like, and whether
+// resolve looks through an alias to the node holding the value, and checks its tag. It reports
+// whether the value must be taken as a string whatever it looks like (!!str), and whether
 // decoding can go on.
-func (d *decoder) resolve(n ast.Node, key string) (node ast.Node, forceString, ok bool) {
-	for range 8 { // an anchor on a tagged alias is as deep as real files go
-		switch v := n.(type) {
-		case *ast.AnchorNode:
-			n = v.Value
-		case *ast.AliasNode:
-			name := ""
-			if v.Value != nil {
-				name = v.Value.GetToken().Value
-			}
-			target, found := d.anchors[name]
-			if !found {
-				d.errs.addDecode(line(v), key, "alias *%s names no anchor", name)
-				return nil, false, false
-			}
-			n = target
-		case *ast.TagNode:
-			if v.Start == nil || v.Start.Value != "!!str" {
-				tag := ""
-				if v.Start != nil {
-					tag = v.Start.Value
-				}
-				d.errs.addDecode(line(v), key, "YAML tag %s is not supported (only !!str)", quoteShort(tag))
-				return nil, false, false
-			}
-			n, forceString = v.Value, true
-		default:
-			return n, forceString, true
+func (d *decoder) resolve(n *yaml.Node, key string) (node *yaml.Node, forceString, ok bool) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil { // the parser refuses these; a hand-built tree could hold one
+			d.errs.addDecode(line(n), key, "alias *%s names no anchor", n.Value)
+			return nil, false, false
 		}
+		n = n.Alias
 	}
-	d.errs.addDecode(line(n), key, "too many nested anchors, aliases or tags")
-	return nil, false, false
+	if tag, tagged := yamldoc.Tagged(n); tagged {
+		if tag != "!!str" || n.Kind != yaml.ScalarNode {
+			d.errs.addDecode(line(n), key, "YAML tag %s is not supported (only !!str)", quoteShort(tag))
+			return nil, false, false
+		}
+		return n, true, true
+	}
+	return n, false, true
+}
+
+// kind is what scalar n holds (yamldoc.ScalarKind); tags were checked by resolve.
+func kind(n *yaml.Node) yamldoc.Kind {
+	k, _ := yamldoc.ScalarKind(n)
+	return k
 }
 
 // visit counts a node against the alias budget; false stops decoding. Once the budget is
 // spent every loop stops too (d.exhausted), or a wide list of aliases would still cost one
 // call per item at every level of the expansion.
-func (d *decoder) visit(n ast.Node) bool {
-	if _, isAlias := n.(*ast.AliasNode); isAlias {
+func (d *decoder) visit(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode {
 		return d.charge(n, 1)
 	}
 	return d.charge(n, 0)
@@ -116,7 +100,7 @@ func (d *decoder) visit(n ast.Node) bool {
 
 // charge adds cost to the alias budget when decoding through an alias. Lists and mappings are
 // charged their length before anything is allocated for them.
-func (d *decoder) charge(n ast.Node, cost int) bool {
+func (d *decoder) charge(n *yaml.Node, cost int) bool {
 	if d.exhausted {
 		return false
 	}
@@ -136,7 +120,7 @@ func (d *decoder) charge(n ast.Node, cost int) bool {
 }
 
 // chargeContainer charges a list or mapping reached through an alias for its entries.
-func (d *decoder) chargeContainer(n ast.Node, entries int) bool {
+func (d *decoder) chargeContainer(n *yaml.Node, entries int) bool {
 	if d.aliasDepth == 0 {
 		return !d.exhausted
 	}
@@ -144,11 +128,11 @@ func (d *decoder) chargeContainer(n ast.Node, entries int) bool {
 }
 
 // decode stores node n into v, the field at key path key.
-func (d *decoder) decode(n ast.Node, v reflect.Value, key string) {
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	if n == nil || !d.visit(n) {
 		return
 	}
-	if _, isAlias := n.(*ast.AliasNode); isAlias {
+	if n.Kind == yaml.AliasNode {
 		d.aliasDepth++
 		defer func() { d.aliasDepth-- }()
 	}
@@ -156,7 +140,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, key string) {
 	if !ok || n == nil {
 		return
 	}
-	if n.Type() == ast.NullType && !forceString {
+	if n.Kind == yaml.ScalarNode && !forceString && kind(n) == yamldoc.Null {
 		return // null and empty values leave the field unset, so its default applies
 	}
 	d.set[key] = true
@@ -195,90 +179,74 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, key string) {
 	}
 }
 
-// mapping checks that n is a mapping and returns its entries with merge keys ("<<") first, so
-// that explicit keys override merged ones wherever they are written (YAML merge key semantics).
-func (d *decoder) mapping(n ast.Node, key string) ([]*ast.MappingValueNode, bool) {
-	m, ok := n.(*ast.MappingNode)
-	if !ok {
+// mapping checks that n is a mapping and returns its entries with merge keys first, so that
+// explicit keys override merged ones wherever they are written (yamldoc.Entries). A key
+// written twice is an error.
+func (d *decoder) mapping(n *yaml.Node, key string) ([]yamldoc.Entry, bool) {
+	if n.Kind != yaml.MappingNode {
 		d.errs.addDecode(line(n), key, "want a mapping, got %s", describe(n))
 		return nil, false
 	}
-	if !d.chargeContainer(n, len(m.Values)) {
+	if !d.chargeContainer(n, len(n.Content)/2) {
 		return nil, false
 	}
-	var merges, rest []*ast.MappingValueNode
-	for _, mv := range m.Values {
-		if mv.Key != nil && mv.Key.IsMergeKey() {
-			merges = append(merges, mv)
-		} else {
-			rest = append(rest, mv)
-		}
+	entries, dup := yamldoc.Entries(n)
+	if dup != nil {
+		d.errs.addDecode(dup.Line, key, "%s", dup.Msg)
 	}
-	return append(merges, rest...), true
+	return entries, true
 }
 
-// mergeSources returns the mappings a merge key's value names: one alias or mapping, or a list.
-func (d *decoder) mergeSources(mv *ast.MappingValueNode) []ast.Node {
-	if seq, ok := mv.Value.(*ast.SequenceNode); ok {
-		return seq.Values
+// keyText returns a mapping key as a string, or reports that it is not a scalar.
+func (d *decoder) keyText(e yamldoc.Entry, parent string) (string, bool) {
+	if k, ok := yamldoc.Key(e.Key); ok {
+		return k, true
 	}
-	return []ast.Node{mv.Value}
-}
-
-// keyText returns a mapping key as a string, or reports that it is not a plain scalar.
-func (d *decoder) keyText(mv *ast.MappingValueNode, parent string) (string, bool) {
-	switch k := mv.Key.(type) {
-	case *ast.StringNode:
-		return k.Value, true
-	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
-		return k.GetToken().Value, true
-	}
-	d.errs.addDecode(line(mv.Key), parent, "mapping keys must be plain strings")
+	d.errs.addDecode(line(e.Key), parent, "mapping keys must be plain strings")
 	return "", false
 }
 
-func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, key string) {
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, key string) {
 	entries, ok := d.mapping(n, key)
 	if !ok {
 		return
 	}
 	fields := structFields(v.Type())
-	for _, mv := range entries {
+	for _, e := range entries {
 		if d.exhausted {
 			return
 		}
-		if mv.Key.IsMergeKey() {
-			for _, src := range d.mergeSources(mv) {
+		if e.Merge {
+			for _, src := range yamldoc.MergeSources(e.Value) {
 				d.decode(src, v, key)
 			}
 			continue
 		}
-		name, ok := d.keyText(mv, key)
+		name, ok := d.keyText(e, key)
 		if !ok {
 			continue
 		}
 		k := childKey(key, name)
 		idx, known := fields[name]
 		if !known {
-			d.errs.addDecode(line(mv.Key), k, "%s", unknownKeyMsg(name, v.Type()))
+			d.errs.addDecode(line(e.Key), k, "%s", unknownKeyMsg(name, v.Type()))
 			continue
 		}
-		d.pos[k] = line(mv.Key)
-		d.decode(mv.Value, v.Field(idx), k)
+		d.pos[k] = line(e.Key)
+		d.decode(e.Value, v.Field(idx), k)
 	}
 }
 
-func (d *decoder) decodeSlice(n ast.Node, v reflect.Value, key string) {
-	seq, ok := n.(*ast.SequenceNode)
-	if !ok {
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.SequenceNode {
 		d.errs.addDecode(line(n), key, "want a list, got %s", describe(n))
 		return
 	}
-	if !d.chargeContainer(n, len(seq.Values)) {
+	if !d.chargeContainer(n, len(n.Content)) {
 		return
 	}
-	out := reflect.MakeSlice(v.Type(), len(seq.Values), len(seq.Values))
-	for i, item := range seq.Values {
+	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
 		if d.exhausted {
 			return
 		}
@@ -289,7 +257,7 @@ func (d *decoder) decodeSlice(n ast.Node, v reflect.Value, key string) {
 	v.Set(out)
 }
 
-func (d *decoder) decodeMap(n ast.Node, v reflect.Value, key string) {
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, key string) {
 	entries, ok := d.mapping(n, key)
 	if !ok {
 		return
@@ -297,37 +265,35 @@ func (d *decoder) decodeMap(n ast.Node, v reflect.Value, key string) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMapWithSize(v.Type(), len(entries)))
 	}
-	for _, mv := range entries {
+	for _, e := range entries {
 		if d.exhausted {
 			return
 		}
-		if mv.Key.IsMergeKey() {
-			for _, src := range d.mergeSources(mv) {
+		if e.Merge {
+			for _, src := range yamldoc.MergeSources(e.Value) {
 				d.decode(src, v, key)
 			}
 			continue
 		}
-		name, ok := d.keyText(mv, key)
+		name, ok := d.keyText(e, key)
 		if !ok {
 			continue
 		}
 		k := childKey(key, name)
-		d.pos[k] = line(mv.Key)
+		d.pos[k] = line(e.Key)
 		elem := reflect.New(v.Type().Elem()).Elem()
-		d.decode(mv.Value, elem, k)
+		d.decode(e.Value, elem, k)
 		v.SetMapIndex(reflect.ValueOf(name).Convert(v.Type().Key()), elem)
 	}
 }
 
 // decodeScalar stores a string, bool or int field.
-func (d *decoder) decodeScalar(n ast.Node, v reflect.Value, key string, forceString bool) {
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, key string, forceString bool) {
 	switch v.Kind() {
 	case reflect.String:
-		if !forceString && !isStringNode(n) {
-			if _, scalar := n.(ast.ScalarNode); scalar {
-				d.errs.addDecode(line(n), key, "want a string, got %s %s: quote it if you mean the text", describe(n), quoteShort(n.GetToken().Value))
-				return
-			}
+		if n.Kind == yaml.ScalarNode && !forceString && kind(n) != yamldoc.String {
+			d.errs.addDecode(line(n), key, "want a string, got %s %s: quote it if you mean the text", describe(n), quoteShort(n.Value))
+			return
 		}
 		s, ok := d.scalar(n, key, forceString, "")
 		if !ok {
@@ -375,28 +341,18 @@ func (d *decoder) decodeScalar(n ast.Node, v reflect.Value, key string, forceStr
 
 // scalar returns the text of a scalar node, with ${VAR} substituted in strings. want names the
 // expected type for the "got a list" error; "" means a string.
-func (d *decoder) scalar(n ast.Node, key string, forceString bool, want string) (string, bool) {
+func (d *decoder) scalar(n *yaml.Node, key string, forceString bool, want string) (string, bool) {
 	if want == "" {
 		want = "a string"
 	}
-	var s string
-	switch v := n.(type) {
-	case *ast.StringNode:
-		s = v.Value
-	case *ast.LiteralNode:
-		if v.Value != nil {
-			s = v.Value.Value
-		}
-	case ast.ScalarNode:
-		s = v.GetToken().Value
-		if !forceString {
-			return s, true // numbers, booleans and nulls hold no ${VAR}
-		}
-	default:
+	if n.Kind != yaml.ScalarNode {
 		d.errs.addDecode(line(n), key, "want %s, got %s", want, describe(n))
 		return "", false
 	}
-	out, err := expandEnv(s, d.env)
+	if !forceString && kind(n) != yamldoc.String {
+		return n.Value, true // numbers, booleans and nulls hold no ${VAR}
+	}
+	out, err := expandEnv(n.Value, d.env)
 	if err != nil {
 		d.errs.addDecode(line(n), key, "%s", err.Error())
 		return "", false
@@ -404,31 +360,17 @@ func (d *decoder) scalar(n ast.Node, key string, forceString bool, want string) 
 	return out, true
 }
 
-func isStringNode(n ast.Node) bool {
-	switch n.(type) {
-	case *ast.StringNode, *ast.LiteralNode:
-		return true
-	}
-	return false
-}
-
 // describe names a node's kind for error messages.
-func describe(n ast.Node) string {
-	switch n.Type() {
-	case ast.MappingType, ast.MappingValueType:
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
 		return "a mapping"
-	case ast.SequenceType:
+	case yaml.SequenceNode:
 		return "a list"
-	case ast.IntegerType, ast.FloatType, ast.InfinityType, ast.NanType:
-		return "a number"
-	case ast.BoolType:
-		return "a boolean"
-	case ast.NullType:
-		return "nothing"
-	case ast.StringType, ast.LiteralType:
-		return "a string"
+	case yaml.ScalarNode:
+		return kind(n).String()
 	}
-	return "a " + strings.ToLower(n.Type().String())
+	return "an alias"
 }
 
 // structFields maps each yaml tag of struct type t to its field index.

@@ -1,6 +1,7 @@
 // Package config turns Tiaki's YAML configuration file into a typed, validated Config.
 //
-// Start reading at Load (load.go): it bounds and reads the file, substitutes ${VAR} from the
+// Start reading at Load (load.go): it bounds and reads the file, parses it with internal/yamldoc
+// (the one YAML reader, shared with the OpenAPI documents and the probe), substitutes ${VAR} from the
 // environment, reads "file:PATH" secrets, decodes strictly (decode.go), applies defaults
 // (defaults.go), resolves relative paths against the file's directory and validates
 // (validate*.go). Every problem found becomes an *Error naming file, line and key path, and all of

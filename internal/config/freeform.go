@@ -2,22 +2,23 @@ package config
 
 import (
 	"encoding/json"
-	"math"
+	"errors"
 	"reflect"
-	"strconv"
 
-	"github.com/goccy/go-yaml/ast"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/tiaki-nz/tiaki/internal/yamldoc"
 )
 
 // Free-form values (users[].claims, clients[].jwks) have no schema here: they decode to plain
 // Go values that encoding/json can write. ${VAR} is substituted in their strings too.
 
 // generic decodes n to map[string]any, []any, string, int64, float64, bool or nil.
-func (d *decoder) generic(n ast.Node, key string) (any, bool) {
+func (d *decoder) generic(n *yaml.Node, key string) (any, bool) {
 	if n == nil || !d.visit(n) {
 		return nil, false
 	}
-	if _, isAlias := n.(*ast.AliasNode); isAlias {
+	if n.Kind == yaml.AliasNode {
 		d.aliasDepth++
 		defer func() { d.aliasDepth-- }()
 	}
@@ -28,52 +29,54 @@ func (d *decoder) generic(n ast.Node, key string) (any, bool) {
 	if forceString {
 		return d.scalar(n, key, true, "")
 	}
-	switch v := n.(type) {
-	case *ast.MappingNode:
-		entries, ok := d.mapping(v, key)
+	switch n.Kind {
+	case yaml.MappingNode:
+		entries, ok := d.mapping(n, key)
 		if !ok {
 			return nil, false
 		}
 		out := make(map[string]any, len(entries))
 		good := true
-		for _, mv := range entries {
+		for _, e := range entries {
 			if d.exhausted {
 				return nil, false
 			}
-			if mv.Key.IsMergeKey() {
-				for _, src := range d.mergeSources(mv) {
+			if e.Merge {
+				for _, src := range yamldoc.MergeSources(e.Value) {
 					m, ok := d.generic(src, key)
 					sub, isMap := m.(map[string]any)
 					if !ok || !isMap {
-						d.errs.addDecode(line(mv), key, "a merge key (<<) must name mappings")
+						d.errs.addDecode(line(e.Key), key, "a merge key (<<) must name mappings")
 						good = false
 						continue
 					}
 					for k, x := range sub {
-						out[k] = x
+						if _, set := out[k]; !set { // of merged mappings, the first wins
+							out[k] = x
+						}
 					}
 				}
 				continue
 			}
-			name, ok := d.keyText(mv, key)
+			name, ok := d.keyText(e, key)
 			if !ok {
 				good = false
 				continue
 			}
 			k := childKey(key, name)
-			d.pos[k] = line(mv.Key)
-			x, ok := d.generic(mv.Value, k)
+			d.pos[k] = line(e.Key)
+			x, ok := d.generic(e.Value, k)
 			good = good && ok
 			out[name] = x
 		}
 		return out, good
-	case *ast.SequenceNode:
-		if !d.chargeContainer(v, len(v.Values)) {
+	case yaml.SequenceNode:
+		if !d.chargeContainer(n, len(n.Content)) {
 			return nil, false
 		}
-		out := make([]any, len(v.Values))
+		out := make([]any, len(n.Content))
 		good := true
-		for i, item := range v.Values {
+		for i, item := range n.Content {
 			if d.exhausted {
 				return nil, false
 			}
@@ -82,36 +85,25 @@ func (d *decoder) generic(n ast.Node, key string) (any, bool) {
 			out[i] = x
 		}
 		return out, good
-	case *ast.NullNode:
-		return nil, true
-	case *ast.BoolNode:
-		return v.Value, true
-	case *ast.IntegerNode:
-		switch i := v.Value.(type) {
-		case int64:
-			return i, true
-		case uint64:
-			if i <= math.MaxInt64 {
-				return int64(i), true
-			}
+	}
+	if kind(n) == yamldoc.String {
+		return d.scalar(n, key, false, "")
+	}
+	v, err := yamldoc.ScalarValue(n)
+	if err != nil {
+		var ye *yamldoc.Error
+		if errors.As(err, &ye) {
+			d.errs.addDecode(line(n), key, "%s", ye.Msg)
+		} else {
+			d.errs.addDecode(line(n), key, "%s", err.Error())
 		}
-		d.errs.addDecode(line(n), key, "%s is too large a number", quoteShort(v.GetToken().Value))
-		return nil, false
-	case *ast.FloatNode:
-		f, err := strconv.ParseFloat(v.GetToken().Value, 64)
-		if err != nil {
-			f = v.Value
-		}
-		return f, true
-	case *ast.InfinityNode, *ast.NanNode:
-		d.errs.addDecode(line(n), key, "%s has no JSON form", quoteShort(v.GetToken().Value))
 		return nil, false
 	}
-	return d.scalar(n, key, false, "")
+	return v, true
 }
 
 // decodeJSON converts a free-form YAML value to JSON (clients[].jwks).
-func (d *decoder) decodeJSON(n ast.Node, v reflect.Value, key string) {
+func (d *decoder) decodeJSON(n *yaml.Node, v reflect.Value, key string) {
 	val, ok := d.generic(n, key)
 	if !ok {
 		return

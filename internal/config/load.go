@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,14 +11,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/tiaki-nz/tiaki/internal/yamldoc"
 )
 
-// Bounds on the input. The YAML parser's cost grows faster than linearly with nesting depth and
-// with the number of keys in one mapping, so both are capped before it runs; real
-// configurations stay far below every one of these.
+// Bounds on the input (see yamldoc.Limits); real configurations stay far below every one.
 const (
 	maxFileSize   = 1 << 20 // 1 MiB
 	maxLines      = 20_000
@@ -84,27 +81,19 @@ func decodeFile(name, dir string, data []byte, env func(string) (string, bool)) 
 		errs.add(0, "", "file is larger than %d bytes", maxFileSize)
 		return nil, errs
 	}
-	if line, msg := tooComplex(data); msg != "" {
-		errs.add(line, "", "%s", msg)
-		return nil, errs
-	}
-	body, err := parseYAML(data)
+	body, err := yamldoc.Parse(data, yamlLimits)
 	if err != nil {
-		var ye yaml.Error
-		var de *docsError
-		line, msg := 0, err.Error()
-		if errors.As(err, &de) {
-			errs.add(de.line, "", "%s", msg)
-			return nil, errs
+		var ye *yamldoc.Error
+		switch {
+		case !errors.As(err, &ye):
+			errs.add(0, "", "%s", err.Error())
+		case ye.Syntax && ye.Column > 0:
+			errs.add(ye.Line, "", "YAML syntax error: %s (column %d)", ye.Msg, ye.Column)
+		case ye.Syntax:
+			errs.add(ye.Line, "", "YAML syntax error: %s", ye.Msg)
+		default:
+			errs.add(ye.Line, "", "%s", ye.Msg)
 		}
-		if errors.As(err, &ye) {
-			msg = ye.GetMessage()
-			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-				line = tk.Position.Line
-				msg = fmt.Sprintf("%s (column %d)", msg, tk.Position.Column)
-			}
-		}
-		errs.add(line, "", "YAML syntax error: %s", msg)
 		return nil, errs
 	}
 	c := &Config{Path: name, pos: map[string]int{}, set: map[string]bool{}}
@@ -112,7 +101,6 @@ func decodeFile(name, dir string, data []byte, env func(string) (string, bool)) 
 		errs:    errs,
 		pos:     c.pos,
 		set:     c.set,
-		anchors: map[string]ast.Node{},
 		env:     env,
 		secrets: secretReader{dir: dir},
 	}
@@ -128,7 +116,7 @@ const errDecoderPanic = "internal error while decoding this file"
 // decodeBody decodes body into c. The syntax tree comes from untrusted input through a
 // third-party parser; should some odd shape of it still reach a bug here, the result is an
 // error, never a crash.
-func (d *decoder) decodeBody(body ast.Node, c *Config) (ok bool) {
+func (d *decoder) decodeBody(body *yaml.Node, c *Config) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.errs.add(0, "", errDecoderPanic)
@@ -142,89 +130,33 @@ func (d *decoder) decodeBody(body ast.Node, c *Config) (ok bool) {
 	return true
 }
 
-// parseYAML parses one YAML document. The parser is third-party code fed untrusted bytes: a
-// panic inside it becomes an error rather than a crash.
-func parseYAML(data []byte) (body ast.Node, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			body, err = nil, fmt.Errorf("the YAML parser failed on this input")
-		}
-	}()
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return nil, err
-	}
-	var docs []ast.Node
-	for _, doc := range f.Docs {
-		if doc != nil && doc.Body != nil {
-			docs = append(docs, doc.Body)
-		}
-	}
-	switch len(docs) {
-	case 0:
-		return nil, nil // an empty file is a valid configuration: all defaults
-	case 1:
-		return docs[0], nil
-	}
-	return nil, &docsError{line: line(docs[1]), n: len(docs)}
+var yamlLimits = yamldoc.Limits{
+	MaxBytes:      maxFileSize,
+	MaxLines:      maxLines,
+	MaxFlowDepth:  maxFlowDepth,
+	MaxIndicators: maxIndicators,
 }
 
-// docsError reports a file holding more than one YAML document.
-type docsError struct{ line, n int }
-
-func (e *docsError) Error() string {
-	return fmt.Sprintf("the file holds %d YAML documents; want one", e.n)
-}
-
-// collectAnchors records every &anchor so aliases can be resolved. A name defined twice is an
-// error: which definition an alias means would depend on its position, an easy mistake to miss.
-func (d *decoder) collectAnchors(body ast.Node) {
-	if body == nil {
-		return
-	}
-	for _, n := range ast.Filter(ast.AnchorType, body) {
-		a, ok := n.(*ast.AnchorNode)
-		if !ok || a.Name == nil {
-			continue
+// collectAnchors refuses an anchor name defined twice: YAML lets the later definition win from
+// there on, so which one an alias means depends on its position, an easy mistake to miss.
+func (d *decoder) collectAnchors(n *yaml.Node) {
+	seen := map[string]bool{}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil || n.Kind == yaml.AliasNode {
+			return
 		}
-		name := a.Name.GetToken().Value
-		if _, dup := d.anchors[name]; dup {
-			d.errs.addDecode(line(a), "", "anchor &%s is defined twice", name)
-			continue
-		}
-		d.anchors[name] = a.Value
-	}
-}
-
-// tooComplex rejects, before parsing, inputs whose shape would make the parser slow or
-// memory-hungry. The checks are deliberately coarse (brackets inside quoted strings count too):
-// they only need to be generous for real configuration files.
-func tooComplex(data []byte) (line int, msg string) {
-	if n := bytes.Count(data, []byte("\n")) + 1; n > maxLines {
-		return 0, fmt.Sprintf("file has more than %d lines", maxLines)
-	}
-	depth := 0
-	for i, l := range bytes.Split(data, []byte("\n")) {
-		for _, b := range l {
-			switch b {
-			case '[', '{':
-				depth++
-				if depth > maxFlowDepth {
-					return i + 1, fmt.Sprintf("brackets nested more than %d deep", maxFlowDepth)
-				}
-			case ']', '}':
-				depth = max(depth-1, 0)
+		if n.Anchor != "" {
+			if seen[n.Anchor] {
+				d.errs.addDecode(n.Line, "", "anchor &%s is defined twice", n.Anchor)
 			}
+			seen[n.Anchor] = true
 		}
-		t := bytes.TrimLeft(l, " \t")
-		for n := 0; len(t) >= 2 && (t[0] == '-' || t[0] == '?' || t[0] == ':') && (t[1] == ' ' || t[1] == '\t'); n++ {
-			if n >= maxIndicators {
-				return i + 1, fmt.Sprintf("more than %d block entries opened on one line", maxIndicators)
-			}
-			t = bytes.TrimLeft(t[2:], " \t")
+		for _, c := range n.Content {
+			walk(c)
 		}
 	}
-	return 0, ""
+	walk(n)
 }
 
 // expandEnv replaces ${VAR} with the variable's value; "$${" is a literal "${". Every unset

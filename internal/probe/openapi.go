@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -8,99 +9,93 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+	"github.com/tiaki-nz/tiaki/internal/yamldoc"
 )
 
 // spec is the part of an OpenAPI 3 document the checks read. Security requirement lists are
 // pointers because an absent list (inherit) and an empty one (public) mean different things.
 type spec struct {
-	OpenAPI string `yaml:"openapi"`
-	Swagger string `yaml:"swagger"`
+	OpenAPI string `json:"openapi"`
+	Swagger string `json:"swagger"`
 	Info    struct {
-		Title   string `yaml:"title"`
-		Version string `yaml:"version"`
-	} `yaml:"info"`
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	} `json:"info"`
 	Servers []struct {
-		URL string `yaml:"url"`
-	} `yaml:"servers"`
-	Paths      map[string]pathItem    `yaml:"paths"`
-	Security   *[]map[string][]string `yaml:"security"`
+		URL string `json:"url"`
+	} `json:"servers"`
+	Paths      map[string]pathItem    `json:"paths"`
+	Security   *[]map[string][]string `json:"security"`
 	Components struct {
-		SecuritySchemes map[string]securityScheme `yaml:"securitySchemes"`
-		Parameters      map[string]parameter      `yaml:"parameters"`
-		Responses       map[string]specResponse   `yaml:"responses"`
-	} `yaml:"components"`
+		SecuritySchemes map[string]securityScheme `json:"securitySchemes"`
+		Parameters      map[string]parameter      `json:"parameters"`
+		Responses       map[string]specResponse   `json:"responses"`
+	} `json:"components"`
 }
 
 type pathItem struct {
-	Parameters []parameter `yaml:"parameters"`
-	Get        *operation  `yaml:"get"`
-	Put        *operation  `yaml:"put"`
-	Post       *operation  `yaml:"post"`
-	Delete     *operation  `yaml:"delete"`
-	Options    *operation  `yaml:"options"`
-	Head       *operation  `yaml:"head"`
-	Patch      *operation  `yaml:"patch"`
-	Trace      *operation  `yaml:"trace"`
+	Parameters []parameter `json:"parameters"`
+	Get        *operation  `json:"get"`
+	Put        *operation  `json:"put"`
+	Post       *operation  `json:"post"`
+	Delete     *operation  `json:"delete"`
+	Options    *operation  `json:"options"`
+	Head       *operation  `json:"head"`
+	Patch      *operation  `json:"patch"`
+	Trace      *operation  `json:"trace"`
 }
 
 type operation struct {
-	OperationID string                  `yaml:"operationId"`
-	Security    *[]map[string][]string  `yaml:"security"`
-	Parameters  []parameter             `yaml:"parameters"`
-	RequestBody any                     `yaml:"requestBody"`
-	Responses   map[string]specResponse `yaml:"responses"`
+	OperationID string                  `json:"operationId"`
+	Security    *[]map[string][]string  `json:"security"`
+	Parameters  []parameter             `json:"parameters"`
+	RequestBody any                     `json:"requestBody"`
+	Responses   map[string]specResponse `json:"responses"`
 }
 
 type parameter struct {
-	Ref  string `yaml:"$ref"`
-	Name string `yaml:"name"`
-	In   string `yaml:"in"`
+	Ref  string `json:"$ref"`
+	Name string `json:"name"`
+	In   string `json:"in"`
 }
 
 type specResponse struct {
-	Ref     string         `yaml:"$ref"`
-	Headers map[string]any `yaml:"headers"`
-	Content map[string]any `yaml:"content"`
+	Ref     string         `json:"$ref"`
+	Headers map[string]any `json:"headers"`
+	Content map[string]any `json:"content"`
 }
 
 type securityScheme struct {
-	Type   string `yaml:"type"`
-	Name   string `yaml:"name"`
-	In     string `yaml:"in"`
-	Scheme string `yaml:"scheme"`
+	Type   string `json:"type"`
+	Name   string `json:"name"`
+	In     string `json:"in"`
+	Scheme string `json:"scheme"`
 }
 
-// Bounds on the document: its size, and how deeply flow collections ([ ], { }) nest, checked
-// before the YAML parser (which recurses) sees it.
-const (
-	maxSpec      = 8 << 20
-	maxSpecDepth = 200
-)
+// Bounds on the document: its size, how deeply flow collections ([ ], { }) nest (checked
+// before the YAML parser, which recurses, sees it) and how far aliases may expand it.
+var specLimits = yamldoc.Limits{
+	MaxBytes:      8 << 20,
+	MaxFlowDepth:  200,
+	MaxAliasNodes: 100_000,
+}
 
-// parseSpec reads an OpenAPI 3 document in YAML or JSON. It refuses YAML aliases (a few bytes
-// of anchors can expand to gigabytes) and more than one document.
+// parseSpec reads an OpenAPI 3 document in YAML or JSON with yamldoc, the reader the gateway
+// and the configuration use, so a document means the same to the probe as to Tiaki.
 func parseSpec(data []byte) (*spec, error) {
-	if len(data) > maxSpec {
-		return nil, fmt.Errorf("larger than %d MiB", maxSpec>>20)
-	}
-	if flowDepth(data) > maxSpecDepth {
-		return nil, fmt.Errorf("nested more than %d levels deep", maxSpecDepth)
-	}
-	file, err := parser.ParseBytes(data, 0)
+	doc, err := yamldoc.JSON(data, specLimits)
 	if err != nil {
-		return nil, fmt.Errorf("not YAML or JSON: %w", err)
+		var ye *yamldoc.Error
+		if errors.As(err, &ye) && ye.Syntax {
+			return nil, fmt.Errorf("not YAML or JSON: %w", err)
+		}
+		return nil, err
 	}
-	if len(file.Docs) != 1 || file.Docs[0].Body == nil {
+	if string(doc) == "null" {
 		return nil, errors.New("want exactly one YAML document")
 	}
-	if len(ast.Filter(ast.AliasType, file.Docs[0].Body)) > 0 {
-		return nil, errors.New("YAML aliases are not supported")
-	}
 	var s spec
-	if err := yaml.NodeToValue(file.Docs[0].Body, &s); err != nil {
+	if err := json.Unmarshal(doc, &s); err != nil {
 		return nil, fmt.Errorf("not an OpenAPI document: %w", err)
 	}
 	switch {
@@ -110,22 +105,6 @@ func parseSpec(data []byte) (*spec, error) {
 		return nil, fmt.Errorf("openapi version %q: want 3.x", s.OpenAPI)
 	}
 	return &s, nil
-}
-
-// flowDepth is the deepest nesting of brackets and braces, counted without regard to quoting
-// (so it can only overestimate).
-func flowDepth(data []byte) int {
-	depth, deepest := 0, 0
-	for _, c := range data {
-		switch c {
-		case '[', '{':
-			depth++
-			deepest = max(deepest, depth)
-		case ']', '}':
-			depth = max(depth-1, 0)
-		}
-	}
-	return deepest
 }
 
 // op is an operation with its method and path, for iteration in a stable order.

@@ -108,16 +108,42 @@ func TestParseSpecRefuses(t *testing.T) {
 	for _, c := range []struct{ name, doc, want string }{
 		{"swagger", "swagger: '2.0'\ninfo: {title: t}\n", "Swagger 2.0"},
 		{"not openapi", "{\"a\": 1}", "openapi version"},
-		{"alias", "openapi: 3.0.0\ninfo: &i {title: t, version: '1'}\nx: *i\n", "aliases"},
-		{"two documents", "openapi: 3.0.0\n---\nopenapi: 3.0.0\n", "exactly one"},
+		{"alias bomb", "openapi: 3.0.0\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n", "aliases expand"},
+		{"two documents", "openapi: 3.0.0\n---\nopenapi: 3.0.0\n", "2 YAML documents"},
 		{"deep", "openapi: 3.0.0\nx: " + strings.Repeat("[", 300) + strings.Repeat("]", 300) + "\n", "nested"},
-		{"huge", strings.Repeat(" ", maxSpec+1), "larger"},
+		{"huge", strings.Repeat(" ", specLimits.MaxBytes+1), "larger"},
 		{"broken", "openapi: [\n", "not YAML or JSON"},
 		{"wrong shape", "openapi: 3.0.0\npaths: [1, 2]\n", "not an OpenAPI document"},
 	} {
 		if _, err := parseSpec([]byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestParseSpecFlowSecurity: issue #11 item 2. A security requirement written in flow style
+// with a scope holding a colon is read as the gateway reads it (YAML 1.2), not refused.
+func TestParseSpecFlowSecurity(t *testing.T) {
+	t.Parallel()
+	s, err := parseSpec([]byte(`openapi: 3.0.3
+info: {title: Permits, version: 1.0.0}
+servers: [{url: "https://api.example.govt.nz/permits?v=1"}]
+security: [{oauth: [permits:read]}]
+paths:
+  /permits: {get: {security: [{oauth: [permits:read, permits:list]}, {}], responses: {"200": {description: ok}}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Security == nil || len(*s.Security) != 1 || (*s.Security)[0]["oauth"][0] != "permits:read" {
+		t.Errorf("document security = %v", s.Security)
+	}
+	ops := s.operations()
+	if len(ops) != 1 || len(*ops[0].Security) != 2 || (*ops[0].Security)[0]["oauth"][1] != "permits:list" {
+		t.Errorf("operation security = %+v", ops)
+	}
+	if !s.public(&url.URL{Path: "/permits/permits"}, "GET") {
+		t.Error("the {} alternative does not make the operation public under the server's base path")
 	}
 }
 

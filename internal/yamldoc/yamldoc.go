@@ -39,6 +39,9 @@ type Limits struct {
 type Error struct {
 	Line, Column int
 	Msg          string
+	// Syntax is true when the YAML parser refused the text, false for a bound or a meaning
+	// (a duplicate key, an unsupported tag) that this package refused.
+	Syntax bool
 }
 
 func (e *Error) Error() string {
@@ -185,7 +188,7 @@ func content(doc *yaml.Node) *yaml.Node {
 func syntaxError(err error) *Error {
 	var le *yaml.LoadError
 	if errors.As(err, &le) {
-		return &Error{Line: le.Mark.Line, Column: le.Mark.Column, Msg: le.Message}
+		return &Error{Line: le.Mark.Line, Column: le.Mark.Column, Msg: le.Message, Syntax: true}
 	}
-	return &Error{Msg: err.Error()}
+	return &Error{Msg: err.Error(), Syntax: true}
 }

@@ -21,8 +21,8 @@ func TestParseErrors(t *testing.T) {
 		want     Error
 	}{
 		{"two documents", "a: 1\n---\nb: 2\n", Error{Line: 3, Msg: "the file holds 2 YAML documents; want one"}},
-		{"syntax", "a: 1\n b: [2\n", Error{Line: 2, Column: 3, Msg: "mapping values are not allowed in this context"}},
-		{"unknown anchor", "a: 1\nb: *nowhere\n", Error{Line: 2, Column: 4, Msg: `unknown anchor 'nowhere' referenced`}},
+		{"syntax", "a: 1\n b: [2\n", Error{Line: 2, Column: 3, Msg: "mapping values are not allowed in this context", Syntax: true}},
+		{"unknown anchor", "a: 1\nb: *nowhere\n", Error{Line: 2, Column: 4, Msg: `unknown anchor 'nowhere' referenced`, Syntax: true}},
 		{"too large", strings.Repeat("a", 1025), Error{Msg: "larger than 1024 bytes"}},
 		{"too many lines", strings.Repeat("\n", 20), Error{Msg: "more than 20 lines"}},
 		{"too deep", "a: 1\nb: [[[[[x]]]]]\n", Error{Line: 2, Msg: "brackets nested more than 4 deep"}},

@@ -13,10 +13,16 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/yamldoc"
 )
 
 // MaxSpecSize bounds each file of an API description.
 const MaxSpecSize = 16 << 20
+
+// specLimits bounds each file of a description as yamldoc reads it. Every file is read by
+// yamldoc, the YAML reader of the configuration and the probe, and handed to kin-openapi as
+// JSON, so a description means the same to the gateway, the probe and config check.
+var specLimits = yamldoc.Limits{MaxBytes: MaxSpecSize, MaxFlowDepth: 256, MaxAliasNodes: 100_000}
 
 // Spec is a loaded and validated OpenAPI 3.0 or 3.1 description.
 type Spec struct {
@@ -43,9 +49,13 @@ func Load(path string) (*Spec, error) {
 		if rel, err := filepath.Rel(root, p); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			return nil, fmt.Errorf("$ref to %s: outside the description's directory: %w", u.Path, tiaki.ErrInvalid)
 		}
-		return readBounded(p)
+		return readSpecFile(p)
 	}
-	doc, err := loader.LoadFromFile(abs)
+	data, err := readSpecFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %s: %w", path, err)
+	}
+	doc, err := loader.LoadFromDataWithPath(data, &url.URL{Path: filepath.ToSlash(abs)})
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %s: %w", path, err)
 	}
@@ -57,6 +67,10 @@ func Load(path string) (*Spec, error) {
 func Parse(data []byte, name string) (*Spec, error) {
 	if len(data) > MaxSpecSize {
 		return nil, fmt.Errorf("openapi: %s: larger than %d bytes: %w", name, MaxSpecSize, tiaki.ErrInvalid)
+	}
+	data, err := yamldoc.JSON(data, specLimits)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %s: %w: %w", name, err, tiaki.ErrInvalid)
 	}
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(data)
@@ -75,6 +89,19 @@ func newSpec(doc *openapi3.T, name string) (*Spec, error) {
 		return nil, fmt.Errorf("openapi: %s: %w", name, err)
 	}
 	return &Spec{doc: doc, name: name}, nil
+}
+
+// readSpecFile reads one file of a description, YAML or JSON, and returns it as JSON.
+func readSpecFile(path string) ([]byte, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	out, err := yamldoc.JSON(data, specLimits)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", filepath.Base(path), err, tiaki.ErrInvalid)
+	}
+	return out, nil
 }
 
 func readBounded(path string) ([]byte, error) {
