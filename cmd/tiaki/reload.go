@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"time"
@@ -97,6 +98,13 @@ func (rl *reloader) changed() bool {
 // reload loads, validates and builds the file's configuration and swaps the gateway to it, or
 // logs why not and leaves the running configuration serving.
 func (rl *reloader) reload(why string) {
+	// Whatever goes wrong while building (a bug here or in a library, on some odd file), the
+	// running configuration keeps serving and the reloader lives on for the next change.
+	defer func() {
+		if r := recover(); r != nil {
+			rl.reject(why, fmt.Errorf("internal error while building the new configuration: %v", r))
+		}
+	}()
 	n := rl.n
 	cfg, err := config.Load(rl.path)
 	if err != nil {

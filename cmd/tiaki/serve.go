@@ -136,18 +136,14 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 	if n.pki, err = certs.EnsureDevPKI(n.dataDir, time.Now()); err != nil {
 		return err
 	}
-	certFile, keyFile := n.pki.CertFile, n.pki.KeyFile
-	if n.cfg.TLS.Cert != "" {
-		certFile, keyFile = n.cfg.TLS.Cert, n.cfg.TLS.Key
-	}
-	if n.tlsCert, err = certs.NewCertReloader(certFile, keyFile, certs.WithLogger(n.logger)); err != nil {
-		return n.cfg.Errorf("tls.cert", "%v", err)
+	if n.tlsCert, err = serverCert(n.cfg, n.pki, n.logger); err != nil {
+		return err
 	}
 	n.closers = append(n.closers, n.tlsCert.Close)
-	if n.cfg.TLS.ClientCA != "" {
-		if n.clientAuth, err = certs.NewClientAuth(n.cfg.TLS.ClientCA, n.cfg.TLS.CRL, certs.WithLogger(n.logger)); err != nil {
-			return n.cfg.Errorf("tls.client_ca", "%v", err)
-		}
+	if n.clientAuth, err = clientAuth(n.cfg, n.logger); err != nil {
+		return err
+	}
+	if n.clientAuth != nil {
 		n.closers = append(n.closers, n.clientAuth.Close)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,7 +56,7 @@ type routeSet struct {
 
 func (s *routeSet) close() {
 	if s == nil {
-		return // buildRoutes failed: its deferred close sees the nil it returned
+		return // a failed buildRoutes returns nil
 	}
 	for _, c := range s.closers {
 		_ = c()
@@ -121,8 +122,10 @@ func identityKey(n *node) func() (jose.JSONWebKey, error) {
 // buildRoutes compiles cfg's APIs into routes with their policies. It is the whole of what a
 // reload rebuilds, so it reports every problem at its file:line:key and builds nothing the
 // gateway would have to undo: on error everything it opened is closed again.
-func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
-	rs = &routeSet{}
+func buildRoutes(n *node, cfg *config.Config) (_ *routeSet, err error) {
+	// rs is not the named result: "return nil, err" must not make the deferred close see nil
+	// (it did, and a missing file named in the configuration crashed serve and reload).
+	rs := &routeSet{}
 	defer func() {
 		if err != nil {
 			rs.close()
@@ -158,7 +161,7 @@ func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
 				return nil, cfg.Errorf(key+".upstream", "%v", err)
 			}
 			r.Upstream = u
-			if r.UpstreamTLS, err = upstreamTLS(n, cfg, key, api, rs); err != nil {
+			if r.UpstreamTLS, err = upstreamTLS(n.logger, cfg, key, api, rs); err != nil {
 				return nil, err
 			}
 		}
@@ -178,7 +181,7 @@ func buildRoutes(n *node, cfg *config.Config) (rs *routeSet, err error) {
 // upstreamTLS builds the TLS client configuration of apis[i].upstream_tls: TLS 1.3 to the
 // upstream, its certificate verified against the configured CA, and a client certificate for
 // mutual TLS (MTLS-03) served from files that are reloaded when they change.
-func upstreamTLS(n *node, cfg *config.Config, key string, api config.API, rs *routeSet) (*tls.Config, error) {
+func upstreamTLS(logger *slog.Logger, cfg *config.Config, key string, api config.API, rs *routeSet) (*tls.Config, error) {
 	u := api.UpstreamTLS
 	if u == nil {
 		return nil, nil
@@ -196,7 +199,7 @@ func upstreamTLS(n *node, cfg *config.Config, key string, api config.API, rs *ro
 	}
 	c := certs.ClientConfig(roots, nil)
 	if u.Cert != "" {
-		r, err := certs.NewCertReloader(u.Cert, u.Key, certs.WithLogger(n.logger))
+		r, err := certs.NewCertReloader(u.Cert, u.Key, certs.WithLogger(logger))
 		if err != nil {
 			return nil, cfg.Errorf(key+".upstream_tls.cert", "%v", err)
 		}

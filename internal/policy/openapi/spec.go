@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,6 +54,10 @@ func Load(path string) (*Spec, error) {
 	}
 	data, err := readSpecFile(abs)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "no such file or directory": the path is named once, below
+		}
 		return nil, fmt.Errorf("openapi: %s: %w", path, err)
 	}
 	doc, err := loader.LoadFromDataWithPath(data, &url.URL{Path: filepath.ToSlash(abs)})
