@@ -14,8 +14,8 @@ import (
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/config"
+	"github.com/tiaki-nz/tiaki/internal/oauth"
 	"github.com/tiaki-nz/tiaki/internal/policy/apikey"
-	"github.com/tiaki-nz/tiaki/internal/policy/scope"
 )
 
 // Bounds on what the CLI accepts for a key's label, consumer and scopes: they end up in
@@ -119,8 +119,8 @@ func keyScopes(args []string) ([]string, error) {
 	var scopes []string
 	for _, a := range args {
 		for _, s := range strings.Fields(a) {
-			if len(s) > maxAPIKeyLabel || !scope.Valid(s) {
-				return nil, fmt.Errorf("--scope %q: not a scope (RFC 6749 §3.3: printable ASCII except space, \" and \\)", clipText(s, 40))
+			if !oauth.ValidScope(s) {
+				return nil, fmt.Errorf("--scope %q: not a scope (RFC 6749 §3.3: printable ASCII except space, \" and \\, at most %d characters)", clipText(s, 40), oauth.MaxScopeLength)
 			}
 			if !slices.Contains(scopes, s) {
 				scopes = append(scopes, s)

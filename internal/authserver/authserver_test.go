@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/oauth"
 	"github.com/tiaki-nz/tiaki/internal/web"
 )
 
@@ -384,6 +385,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"fractional TTL", func(c *Config) { c.AccessTokenTTL = 1500 * time.Millisecond }, nil, "whole number"},
 		{"day-long TTL", func(c *Config) { c.AccessTokenTTL = 48 * time.Hour }, nil, "over 24h"},
 		{"bad scope", func(c *Config) { c.Scopes = []string{"two words"} }, nil, "scope-token"},
+		{"scope too long", func(c *Config) { c.Scopes = []string{strings.Repeat("s", oauth.MaxScopeLength+1)} }, nil, "scope-token"},
 		{"missing deps", func(*Config) {}, &Deps{Keys: keys}, "required"},
 	}
 	for _, tc := range tests {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/oauth"
 )
 
 // Profiles the server can run under. Profile "" means ProfileBaseline.
@@ -434,8 +435,8 @@ func normalise(cfg Config) (Config, error) {
 	}
 	scopes := make([]string, 0, len(cfg.Scopes))
 	for _, sc := range cfg.Scopes {
-		if !validScopeToken(sc) {
-			return cfg, fmt.Errorf("authserver: scope %q is not an RFC 6749 §3.3 scope-token", sc)
+		if !oauth.ValidScope(sc) {
+			return cfg, fmt.Errorf("authserver: scope %q is not an RFC 6749 §3.3 scope-token of at most %d characters", sc, oauth.MaxScopeLength)
 		}
 		if !slices.Contains(scopes, sc) {
 			scopes = append(scopes, sc)
@@ -469,18 +470,4 @@ func checkIssuer(iss string) error {
 		return fmt.Errorf("authserver: issuer %q must have no path, not even a trailing slash", iss)
 	}
 	return nil
-}
-
-// validScopeToken reports whether s is a scope-token: 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScopeToken(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

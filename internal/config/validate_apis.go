@@ -208,8 +208,8 @@ func (v *checker) auth(key string, a API) {
 				v.errorf(sk, "%s is not in this API's methods", quoteShort(m))
 			}
 			for j, s := range o.Scopes[m] {
-				if !validScope(s) {
-					v.errorf(indexKey(sk, j), "%s is not a scope token (RFC 6749 §3.3)", quoteShort(s))
+				if p := scopeProblem(s); p != "" {
+					v.errorf(indexKey(sk, j), "%s", p)
 				}
 			}
 		}

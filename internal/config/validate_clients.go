@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/oauth"
 )
 
 // Lower bounds on declared credentials. Client secrets are compared as keyed SHA-256 hashes,
@@ -88,8 +90,8 @@ func (v *checker) clients() {
 		v.grants(key, cl)
 		v.redirectURIs(key, cl)
 		for j, s := range cl.Scopes {
-			if !validScope(s) {
-				v.errorf(indexKey(key+".scopes", j), "%s is not a scope token (RFC 6749 §3.3)", quoteShort(s))
+			if p := scopeProblem(s); p != "" {
+				v.errorf(indexKey(key+".scopes", j), "%s", p)
 			}
 		}
 		if cl.AccessTokenFormat != "" {
@@ -237,18 +239,15 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validScope reports whether s is an RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E.
-func validScope(s string) bool {
-	if s == "" || len(s) > 255 {
-		return false
+// scopeProblem says why s is not a valid scope (oauth.ValidScope), or "" when it is one.
+func scopeProblem(s string) string {
+	switch {
+	case oauth.ValidScope(s):
+		return ""
+	case len(s) > oauth.MaxScopeLength:
+		return fmt.Sprintf("%s is longer than %d characters, the longest scope Tiaki accepts", quoteShort(s), oauth.MaxScopeLength)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return quoteShort(s) + " is not a scope token (RFC 6749 §3.3)"
 }
 
 // printable reports whether s is non-empty and has no spaces or control characters.

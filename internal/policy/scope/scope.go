@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/oauth"
 	"github.com/tiaki-nz/tiaki/internal/policy"
 )
 
@@ -77,8 +78,8 @@ func New(cfg Config) (*Guard, error) {
 
 func newRule(method string, scopes []string) (*rule, error) {
 	for _, s := range scopes {
-		if !Valid(s) {
-			return nil, fmt.Errorf("scope: method %s: scope %q: not a valid scope token: %w", method, s, tiaki.ErrInvalid)
+		if !oauth.ValidScope(s) {
+			return nil, fmt.Errorf("scope: method %s: scope %q: not an RFC 6749 §3.3 scope token of at most %d characters: %w", method, s, oauth.MaxScopeLength, tiaki.ErrInvalid)
 		}
 	}
 	scopes = append([]string(nil), scopes...)
@@ -94,12 +95,6 @@ func newRule(method string, scopes []string) (*rule, error) {
 			Reason:    "missing scope for " + method,
 		},
 	}, nil
-}
-
-// Valid reports whether s is one scope token, as a method's requirement or a credential's
-// grant: RFC 6749 §3.3, scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func Valid(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(c rune) bool { return c <= 0x20 || c == '"' || c == '\\' || c >= 0x7f })
 }
 
 // token reports whether s is an RFC 9110 §5.6.2 token, the syntax of a method.

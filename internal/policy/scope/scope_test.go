@@ -3,9 +3,11 @@ package scope
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/oauth"
 )
 
 func TestCheck(t *testing.T) {
@@ -99,6 +101,7 @@ func TestNewRefuses(t *testing.T) {
 		"bad method":  {ByMethod: map[string][]string{"GE T": {"a"}}},
 		"bad scope":   {ByMethod: map[string][]string{"GET": {`a"b`}}},
 		"empty scope": {ByMethod: map[string][]string{"GET": {""}}},
+		"too long":    {ByMethod: map[string][]string{"GET": {strings.Repeat("s", oauth.MaxScopeLength+1)}}},
 		"duplicate":   {ByMethod: map[string][]string{"GET": {"a"}, "get": {"b"}}},
 	} {
 		if _, err := New(cfg); err == nil {
