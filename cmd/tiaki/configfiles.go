@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 
 	"github.com/tiaki-nz/tiaki/internal/certs"
@@ -48,8 +49,8 @@ func clientAuth(cfg *config.Config, logger *slog.Logger) (*certs.ClientAuth, err
 
 // checkFiles reads and parses every file cfg names as serve would, and returns every problem as
 // config.Errors sorted by line, or nil: the listeners' certificate and key, the client CA and
-// CRL, and each API's upstream TLS files and OpenAPI description (with the request validation
-// serve compiles from it). Nothing it opens stays open.
+// CRL, and each API's upstream TLS files, OpenAPI description (with the request validation
+// serve compiles from it) and trusted issuers' CA files. Nothing it opens stays open.
 func checkFiles(cfg *config.Config) error {
 	logger := slog.New(slog.DiscardHandler)
 	var errs config.Errors
@@ -72,6 +73,7 @@ func checkFiles(cfg *config.Config) error {
 		_ = a.Close()
 	}
 	n := &node{logger: logger}
+	issuerClients := map[string]*http.Client{}
 	for i, api := range cfg.APIs {
 		key := fmt.Sprintf("apis[%d]", i) // as buildRoutes names it
 		rs := &routeSet{}
@@ -83,6 +85,12 @@ func checkFiles(cfg *config.Config) error {
 		rs.close()
 		if _, err := buildValidation(n, cfg, key, api); err != nil {
 			add(err)
+		}
+		// trusted_issuers[].ca, read when an API names the issuer, as serve reads it.
+		if o := api.Auth.OAuth2; o != nil {
+			if _, err := tokenIssuers(n, cfg, key, o.Issuers, issuerClients); err != nil {
+				add(err)
+			}
 		}
 	}
 	if len(errs) == 0 {

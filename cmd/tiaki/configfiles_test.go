@@ -99,6 +99,9 @@ var brokenRefs = []brokenRef{
 	{name: "second API's openapi", yaml: "apis:" + fmt.Sprintf(refAPI, "good", "builtin:echo", "good") + "    openapi: good.yaml\n" +
 		fmt.Sprintf(refAPI, "bad", "builtin:echo", "bad") + "    openapi: nothere.yaml\n",
 		key: "apis[1].openapi", mark: "openapi: nothere", msg: "nothere.yaml", reloadable: true},
+	{name: "trusted issuer CA missing", yaml: "trusted_issuers:\n  - name: other\n    issuer: https://other.example\n    ca: noca.pem\napis:\n" +
+		"  - {name: t, upstream: builtin:echo, match: {path_prefix: /t}, auth: {api_key: \"off\", oauth2: {audience: https://t.example, issuers: [self, other]}}}\n",
+		key: "trusted_issuers[0].ca", mark: "ca: noca", msg: "noca.pem"}, // trusted_issuers apply on restart
 	{name: "file: secret missing", yaml: "users:\n  - username: alice\n    password: file:nosecret.txt\n",
 		key: "users[0].password", mark: "password:", msg: `secret file "nosecret.txt": does not exist`, reloadable: true},
 }
