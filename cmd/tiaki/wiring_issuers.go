@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
@@ -60,7 +59,7 @@ func issuerClient(t config.TrustedIssuer) (*http.Client, error) {
 	if t.CA == "" {
 		return bearer.NewHTTPClient(nil), nil
 	}
-	pem, err := os.ReadFile(t.CA)
+	pem, err := readBounded(t.CA, maxCAFile)
 	if err != nil {
 		return nil, err
 	}
