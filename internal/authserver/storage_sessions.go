@@ -194,6 +194,12 @@ func (p *protocolState) Grant(ctx context.Context, id string) (*goidc.Grant, err
 	if g, err := p.mem.Grant(ctx, id); err == nil {
 		return g, nil
 	}
+	if x := exchangeFrom(ctx); x != nil {
+		// A shared grant another node issued: rebuilt from the token presented.
+		if g := sharedGrantOf(id, x.revokedToken); g != nil {
+			return g, nil
+		}
+	}
 	if p.store == nil || id == "" || len(id) > maxClientIDLen {
 		return nil, goidc.ErrNotFound
 	}
