@@ -194,7 +194,7 @@ func buildAuthentication(n *node, cfg *config.Config, key string, api config.API
 			Issuers:  issuers,
 			Audience: o.Audience,
 			Required: requireAll,
-		}, bearer.Deps{Logger: n.logger, Revocations: n.shared.revocations, ReplayCache: n.shared.replay})
+		}, bearer.Deps{Logger: n.logger, Revocations: n.revocations, ReplayCache: n.shared.replay})
 		if err != nil {
 			return nil, cfg.Errorf(key+".auth.oauth2", "%v", err)
 		}

@@ -128,12 +128,20 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Logger receives key-set and introspection failures; slog.Default() if nil.
 	Logger *slog.Logger
-	// Revocations, when set, is asked on every request whether the token's jti was revoked,
-	// so a revoked token stops working here as soon as the announcement arrives.
-	Revocations tiaki.RevocationFeed
+	// Revocations, when set, is asked on every request (cache hits included) whether the
+	// token, its grant or its client was revoked, so a revoked token stops working here as
+	// soon as this node learns of the revocation. revocation.List satisfies it.
+	Revocations Revocations
 	// ReplayCache records DPoP proof jti values so each proof is used once (RFC 9449 §11.1).
 	// Without it the DPoP scheme is refused: a proof that could be replayed proves nothing.
 	ReplayCache tiaki.ReplayCache
+}
+
+// Revocations is the node's copy of access-token revocations: no I/O, asked on every request.
+type Revocations interface {
+	// Revoked reports whether a token with this jti, grant and client, issued at issuedAt,
+	// was revoked.
+	Revoked(jti, grantID, clientID string, issuedAt time.Time) bool
 }
 
 // Verifier is the access-token policy for one route. It implements policy.Checker and
@@ -149,7 +157,7 @@ type Verifier struct {
 	requireBinding bool
 	now            func() time.Time
 	log            *slog.Logger
-	revocations    tiaki.RevocationFeed
+	revocations    Revocations
 	dpop           *proofChecker // nil: DPoP not accepted
 	cache          *policy.Cache[tokenInfo]
 	refused        *policy.Cache[*policy.Denial] // introspection's negative answers
@@ -169,6 +177,10 @@ type trustedIssuer struct {
 // tokenInfo is what the cache keeps of a verified token.
 type tokenInfo struct {
 	consumer, subject, jti string
+	// grant is the token's grant_id (Tiaki's claim) and iat its issue time, for revocation
+	// by grant and by client.
+	grant string
+	iat   time.Time
 	scopes                 []string // len == cap: shared read-only by every hit
 	exp                    time.Time
 	// jkt and x5t are the token's cnf members (RFC 9449 §6, RFC 8705 §3.1), empty when the
@@ -335,9 +347,9 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	if d != nil {
 		return true, v.refuse(s, d)
 	}
-	// Checked on cache hits too: IsRevoked reads a local copy, so this costs a map lookup and
-	// a revoked token stops here as soon as the feed delivers the revocation.
-	if v.revocations != nil && info.jti != "" && v.revocations.IsRevoked(info.jti) {
+	// Checked on cache hits too: Revoked reads a local copy, so this costs a few map lookups
+	// and a revoked token stops here as soon as this node learns of the revocation.
+	if v.revocations != nil && v.revocations.Revoked(info.jti, info.grant, info.consumer, info.iat) {
 		return true, v.refuse(s, deniedRevoked)
 	}
 	if d := v.bind(r, s, token, &info, now); d != nil {

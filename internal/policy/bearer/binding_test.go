@@ -162,7 +162,8 @@ func signAny(t testing.TB, k signingKey, typ string, c any) string {
 	return tok
 }
 
-// fakeFeed is an in-memory tiaki.RevocationFeed that counts questions.
+// fakeFeed is an in-memory revocation list, by ID whatever the kind, that counts questions
+// by jti.
 type fakeFeed struct {
 	mu      sync.Mutex
 	revoked map[string]bool
@@ -179,14 +180,14 @@ func (f *fakeFeed) Revoke(_ context.Context, id string, _ time.Time) error {
 	return nil
 }
 
-func (f *fakeFeed) IsRevoked(id string) bool {
+func (f *fakeFeed) Revoked(jti, grantID, clientID string, _ time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.asks == nil {
 		f.asks = map[string]int{}
 	}
-	f.asks[id]++
-	return f.revoked[id]
+	f.asks[jti]++
+	return f.revoked[jti] || f.revoked["grant:"+grantID] || f.revoked["client:"+clientID]
 }
 
 func (f *fakeFeed) asked(id string) int {

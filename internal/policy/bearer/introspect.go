@@ -88,6 +88,8 @@ type introspection struct {
 	Expiry    *jwt.NumericDate `json:"exp"`
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ID        string           `json:"jti"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	GrantID   string           `json:"grant_id"`
 	TokenType string           `json:"token_type"`
 	Cnf       *confirmation    `json:"cnf"`
 }
@@ -213,8 +215,12 @@ func (v *Verifier) judge(i *introspector, body []byte, now time.Time) (tokenInfo
 	info := tokenInfo{
 		consumer: in.ClientID,
 		jti:      in.ID,
+		grant:    in.GrantID,
 		scopes:   slices.Clip(strings.Fields(in.Scope)),
 		exp:      in.Expiry.Time(),
+	}
+	if in.IssuedAt != nil {
+		info.iat = in.IssuedAt.Time()
 	}
 	if in.Subject != in.ClientID {
 		info.subject = in.Subject

@@ -56,6 +56,7 @@ func invalidToken(description, reason string) *policy.Denial {
 type claims struct {
 	ClientID string        `json:"client_id"`
 	Scope    string        `json:"scope"`
+	GrantID  string        `json:"grant_id"`
 	Cnf      *confirmation `json:"cnf"`
 }
 
@@ -141,8 +142,12 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tok
 	info := tokenInfo{
 		consumer: extra.ClientID,
 		jti:      std.ID,
+		grant:    extra.GrantID,
 		scopes:   slices.Clip(strings.Fields(extra.Scope)),
 		exp:      std.Expiry.Time(),
+	}
+	if std.IssuedAt != nil {
+		info.iat = std.IssuedAt.Time()
 	}
 	if extra.Cnf != nil {
 		if !extra.Cnf.known() {
