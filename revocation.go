@@ -20,6 +20,11 @@ const (
 	// second of At (tokens carry iat in whole seconds): a deleted client, a secret rotated
 	// with its tokens revoked.
 	RevokedClient RevocationKind = "client"
+	// RevokedSubject names every access token issued for a person (sub, when it is not the
+	// client itself) up to and including the second of At, and every grant of theirs made by
+	// then, refresh tokens included: a sign-out of Tiaki (single sign-on ends for every
+	// client).
+	RevokedSubject RevocationKind = "subject"
 )
 
 // Revocation is one recorded revocation of access tokens.

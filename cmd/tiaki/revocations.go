@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/authserver"
+	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/revocation"
 )
 
@@ -25,4 +30,21 @@ func startRevocations(n *node) {
 		n.revocations.Run(ctx, revocation.DefaultPoll)
 	}()
 	n.closers = append(n.closers, func() error { stop(); <-done; return nil })
+}
+
+// revokeClientTokens records that every token issued to client id until now is revoked: its
+// access tokens (JWT and opaque) at every gateway node and its grants' refresh tokens, within
+// a poll of every running node. Used when a client is deleted (CLI or configuration) and when
+// its secret is rotated with --revoke-tokens.
+func revokeClientTokens(ctx context.Context, store tiaki.RevocationStore, cfg *config.Config, id string) error {
+	now := time.Now()
+	longest := max(cfg.Tokens.AccessTokenTTL.Duration, cfg.Tokens.RefreshTokenTTL.Duration)
+	if longest <= 0 {
+		longest = authserver.DefaultRefreshTokenTTL
+	}
+	r := &tiaki.Revocation{Kind: tiaki.RevokedClient, ID: id, At: now, Until: now.Add(longest + time.Minute)}
+	if err := store.RecordRevocation(ctx, r); err != nil {
+		return fmt.Errorf("revoking the tokens of client %s: %w", id, err)
+	}
+	return nil
 }

@@ -129,7 +129,7 @@ func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 		case err != nil:
 			return false // the engine logs it and answers server_error
 		case g.RevokedAt != 0:
-		case s.revocations.Revoked(v.claims.ID, v.info.GrantID, v.info.ClientID, issuedAt(v.claims)):
+		case s.revocations.Revoked(v.claims.ID, v.info.GrantID, v.info.ClientID, person(v.claims.Subject, v.info.ClientID), issuedAt(v.claims)):
 		default:
 			if body = v.response(g); body == nil {
 				return false

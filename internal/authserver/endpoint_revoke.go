@@ -77,7 +77,7 @@ func (s *Server) announceGrant(ctx context.Context, grantID string, until time.T
 // names: the checks the engine cannot make itself.
 func (s *Server) tokenRevoked(tok string) bool {
 	c := peekToken(s, tok)
-	return c != nil && s.revocations.Revoked(c.ID, c.GrantID, c.ClientID, time.Unix(c.IssuedAt, 0))
+	return c != nil && s.revocations.Revoked(c.ID, c.GrantID, c.ClientID, person(c.Subject, c.ClientID), time.Unix(c.IssuedAt, 0))
 }
 
 // jwtClaims are the claims of an access token Tiaki reads without verifying the signature, to

@@ -270,11 +270,11 @@ func (f *fakeFeed) Revoke(ctx context.Context, r tiaki.Revocation) error {
 	return l.Revoke(ctx, r)
 }
 
-func (f *fakeFeed) Revoked(jti, grantID, clientID string, iat time.Time) bool {
+func (f *fakeFeed) Revoked(jti, grantID, clientID, subject string, iat time.Time) bool {
 	f.mu.Lock()
 	l := f.list
 	f.mu.Unlock()
-	return l != nil && l.Revoked(jti, grantID, clientID, iat)
+	return l != nil && l.Revoked(jti, grantID, clientID, subject, iat)
 }
 
 // remote records a revocation of a token or grant made on another node.

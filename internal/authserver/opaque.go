@@ -199,7 +199,16 @@ func (o opaqueTokens) Token(ctx context.Context, value string) (*goidc.Token, er
 // revoked reports whether the revocation list names the token, its grant or (for tokens
 // issued before the client's revocation) its client.
 func (s *Server) revoked(c *sealedClaims) bool {
-	return s.revocations.Revoked(c.ID, c.GrantID, c.ClientID, time.Unix(c.IssuedAt, 0))
+	return s.revocations.Revoked(c.ID, c.GrantID, c.ClientID, person(c.Subject, c.ClientID), time.Unix(c.IssuedAt, 0))
+}
+
+// person is a token's subject when it is a person's, or "" when the subject is the client
+// (client credentials): revocations of people must not reach a client of the same name.
+func person(subject, clientID string) string {
+	if subject == clientID {
+		return ""
+	}
+	return subject
 }
 
 // introspectSealed returns the RFC 7662 §2.2 answer for an opaque access token: inactive unless

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/luikyv/go-oidc/pkg/goidc"
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/revocation"
@@ -195,8 +196,9 @@ type Deps struct {
 type Revocations interface {
 	// Revoke records r everywhere: in force here at once, on other nodes within seconds.
 	Revoke(ctx context.Context, r tiaki.Revocation) error
-	// Revoked reports whether a token with these claims is revoked (no I/O).
-	Revoked(jti, grantID, clientID string, issuedAt time.Time) bool
+	// Revoked reports whether a token with these claims is revoked (no I/O); subject is
+	// empty when it is the client.
+	Revoked(jti, grantID, clientID, subject string, issuedAt time.Time) bool
 }
 
 // Server is the authorization server. It is safe for concurrent use.
@@ -274,6 +276,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.state = &protocolState{store: s.sessions, mem: s.grants, now: time.Now, tokenTTL: cfg.AccessTokenTTL,
 		refreshTTL: cfg.RefreshTokenTTL, log: s.log}
 	s.state.revokeToken, s.state.revoked = s.revokeToken, s.announceGrant
+	s.state.dead = func(g *goidc.Grant) bool {
+		return s.revocations.Revoked("", g.ID, g.ClientID, person(g.Subject, g.ClientID), time.Unix(int64(g.CreatedAt), 0))
+	}
 	if s.people() {
 		if s.pages, err = newPages(); err != nil {
 			return nil, err

@@ -79,6 +79,9 @@ type protocolState struct {
 	// revokeToken revokes, by its jti, the JWT of shared grant grantID that the request presented
 	// for revocation, in place of the grant (Server.revokeToken).
 	revokeToken func(ctx context.Context, grantID string) error
+	// dead reports whether the revocation list names a stored grant (its ID, or its client or
+	// person since before it was made): its code or refresh token then issues nothing.
+	dead func(g *goidc.Grant) bool
 }
 
 // digest is the index form of a code or token: SHA-256, base64url.
@@ -249,6 +252,9 @@ func (p *protocolState) GrantByRefreshToken(ctx context.Context, tkn string) (*g
 		rec, err := p.decodeGrant(ctx, s)
 		if err != nil {
 			return nil, err
+		}
+		if p.dead != nil && p.dead(rec.Grant) {
+			return nil, goidc.ErrNotFound // a client deleted or a person signed out since
 		}
 		rec.Grant.RefreshToken = tkn
 		return rec.Grant, nil

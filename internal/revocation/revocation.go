@@ -1,5 +1,5 @@
 // Package revocation is a node's copy of the access-token revocations in force: tokens by jti,
-// grants and clients (tiaki.Revocation). The authorization server records revocations through
+// grants, clients and people (tiaki.Revocation). The authorization server records revocations through
 // it (List.Revoke: the store first, so every node learns of them, then this node's copy at
 // once); every node polls the store for the others' (List.Run); the gateway's bearer policy and
 // introspection ask it about every token (List.Revoked), a few map lookups without I/O.
@@ -49,11 +49,12 @@ type List struct {
 	mu   sync.RWMutex
 	// tokens and grants map an ID to the Unix second its entry may be dropped; clients map
 	// an ID to its entry.
-	tokens, grants map[string]int64
-	clients        map[string]clientEntry
+	tokens, grants    map[string]int64
+	clients, subjects map[string]timedEntry
 }
 
-type clientEntry struct {
+// timedEntry revokes the tokens issued at or before at, until until.
+type timedEntry struct {
 	at    int64 // Unix second: tokens issued at or before it are revoked
 	until int64
 }
@@ -71,7 +72,8 @@ type Options struct {
 // New returns an empty list recording to store (nil: this node only).
 func New(store tiaki.RevocationStore, o Options) *List {
 	l := &List{store: store, now: o.Now, log: o.Logger, onClient: o.OnClient,
-		tokens: map[string]int64{}, grants: map[string]int64{}, clients: map[string]clientEntry{}}
+		tokens: map[string]int64{}, grants: map[string]int64{}, clients: map[string]timedEntry{},
+		subjects: map[string]timedEntry{}}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -81,9 +83,9 @@ func New(store tiaki.RevocationStore, o Options) *List {
 	return l
 }
 
-// Revoke records r in the store, so every node refuses what it names within a poll, then in
-// this node's copy at once. A store failure is returned and the revocation is still in force
-// here.
+// Revoke puts r in force in this node's copy at once, then records it in the store, so every
+// node refuses what it names within a poll. A store failure is returned; the revocation is
+// still in force here.
 func (l *List) Revoke(ctx context.Context, r tiaki.Revocation) error {
 	if r.ID == "" || r.At.IsZero() || r.Until.IsZero() {
 		return fmt.Errorf("revocation: %s revocation without an ID, time or end: %w", r.Kind, tiaki.ErrInvalid)
@@ -107,9 +109,11 @@ func (l *List) Revoke(ctx context.Context, r tiaki.Revocation) error {
 	return nil
 }
 
-// Revoked reports whether an access token with these claims is revoked: its jti, its grant, or
-// its client for a token issued at or before the client's revocation (to the second).
-func (l *List) Revoked(jti, grantID, clientID string, issuedAt time.Time) bool {
+// Revoked reports whether an access token (or a grant, with jti empty and issuedAt its
+// creation) with these claims is revoked: its jti, its grant, or its client or subject for a
+// token issued at or before their revocation (to the second). subject is empty for a token
+// whose sub is its client.
+func (l *List) Revoked(jti, grantID, clientID, subject string, issuedAt time.Time) bool {
 	if l.size.Load() == 0 {
 		return false
 	}
@@ -125,6 +129,9 @@ func (l *List) Revoked(jti, grantID, clientID string, issuedAt time.Time) bool {
 	if e, ok := l.clients[clientID]; ok && clientID != "" && e.until >= now && issuedAt.Unix() <= e.at {
 		return true
 	}
+	if e, ok := l.subjects[subject]; ok && subject != "" && e.until >= now && issuedAt.Unix() <= e.at {
+		return true
+	}
 	return false
 }
 
@@ -138,11 +145,9 @@ func (l *List) apply(r tiaki.Revocation) {
 	case tiaki.RevokedGrant:
 		l.put(l.grants, r.ID, until)
 	case tiaki.RevokedClient:
-		e, ok := l.clients[r.ID]
-		if !ok {
-			l.size.Add(1)
-		}
-		l.clients[r.ID] = clientEntry{at: max(e.at, r.At.Unix()), until: max(e.until, until)}
+		l.putTimed(l.clients, r, until)
+	case tiaki.RevokedSubject:
+		l.putTimed(l.subjects, r, until)
 	}
 	l.mu.Unlock()
 	if r.Kind == tiaki.RevokedClient && l.onClient != nil {
@@ -159,6 +164,15 @@ func (l *List) put(m map[string]int64, id string, until int64) {
 	m[id] = max(old, until)
 }
 
+// putTimed records r in m, keeping the later times; l.mu is held.
+func (l *List) putTimed(m map[string]timedEntry, r tiaki.Revocation, until int64) {
+	e, ok := m[r.ID]
+	if !ok {
+		l.size.Add(1)
+	}
+	m[r.ID] = timedEntry{at: max(e.at, r.At.Unix()), until: max(e.until, until)}
+}
+
 // prune drops the entries whose tokens have all expired.
 func (l *List) prune() {
 	now := l.now().Unix()
@@ -172,10 +186,12 @@ func (l *List) prune() {
 			}
 		}
 	}
-	for id, e := range l.clients {
-		if e.until < now {
-			delete(l.clients, id)
-			l.size.Add(-1)
+	for _, m := range []map[string]timedEntry{l.clients, l.subjects} {
+		for id, e := range m {
+			if e.until < now {
+				delete(m, id)
+				l.size.Add(-1)
+			}
 		}
 	}
 }

@@ -139,9 +139,9 @@ type Deps struct {
 
 // Revocations is the node's copy of access-token revocations: no I/O, asked on every request.
 type Revocations interface {
-	// Revoked reports whether a token with this jti, grant and client, issued at issuedAt,
-	// was revoked.
-	Revoked(jti, grantID, clientID string, issuedAt time.Time) bool
+	// Revoked reports whether a token with this jti, grant, client and subject (empty when
+	// the subject is the client), issued at issuedAt, was revoked.
+	Revoked(jti, grantID, clientID, subject string, issuedAt time.Time) bool
 }
 
 // Verifier is the access-token policy for one route. It implements policy.Checker and
@@ -349,7 +349,7 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	}
 	// Checked on cache hits too: Revoked reads a local copy, so this costs a few map lookups
 	// and a revoked token stops here as soon as this node learns of the revocation.
-	if v.revocations != nil && v.revocations.Revoked(info.jti, info.grant, info.consumer, info.iat) {
+	if v.revocations != nil && v.revocations.Revoked(info.jti, info.grant, info.consumer, info.subject, info.iat) {
 		return true, v.refuse(s, deniedRevoked)
 	}
 	if d := v.bind(r, s, token, &info, now); d != nil {

@@ -180,14 +180,14 @@ func (f *fakeFeed) Revoke(_ context.Context, id string, _ time.Time) error {
 	return nil
 }
 
-func (f *fakeFeed) Revoked(jti, grantID, clientID string, _ time.Time) bool {
+func (f *fakeFeed) Revoked(jti, grantID, clientID, subject string, _ time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.asks == nil {
 		f.asks = map[string]int{}
 	}
 	f.asks[jti]++
-	return f.revoked[jti] || f.revoked["grant:"+grantID] || f.revoked["client:"+clientID]
+	return f.revoked[jti] || f.revoked["grant:"+grantID] || f.revoked["client:"+clientID] || f.revoked["subject:"+subject]
 }
 
 func (f *fakeFeed) asked(id string) int {

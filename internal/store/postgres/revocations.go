@@ -57,7 +57,7 @@ func revocationArgs(r *tiaki.Revocation) ([]any, error) {
 		return nil, fmt.Errorf("postgres: nil revocation: %w", tiaki.ErrInvalid)
 	}
 	switch r.Kind {
-	case tiaki.RevokedToken, tiaki.RevokedGrant, tiaki.RevokedClient:
+	case tiaki.RevokedToken, tiaki.RevokedGrant, tiaki.RevokedClient, tiaki.RevokedSubject:
 	default:
 		return nil, fmt.Errorf("postgres: revocation kind %q: %w", r.Kind, tiaki.ErrInvalid)
 	}
