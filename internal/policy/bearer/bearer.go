@@ -179,10 +179,10 @@ type tokenInfo struct {
 	consumer, subject, jti string
 	// grant is the token's grant_id (Tiaki's claim) and iat its issue time, for revocation
 	// by grant and by client.
-	grant string
-	iat   time.Time
-	scopes                 []string // len == cap: shared read-only by every hit
-	exp                    time.Time
+	grant  string
+	iat    time.Time
+	scopes []string // len == cap: shared read-only by every hit
+	exp    time.Time
 	// jkt and x5t are the token's cnf members (RFC 9449 §6, RFC 8705 §3.1), empty when the
 	// token is not bound that way.
 	jkt, x5t string
