@@ -90,7 +90,7 @@ func BenchmarkRevoked(b *testing.B) {
 	l := revocation.New(nil, revocation.Options{})
 	now := time.Now()
 	for i := range 1000 {
-		_ = l.Revoke(context.Background(), tiaki.Revocation{Kind: tiaki.RevokedToken, ID: string(rune('a' + i%26)) + time.Duration(i).String(),
+		_ = l.Revoke(context.Background(), tiaki.Revocation{Kind: tiaki.RevokedToken, ID: string(rune('a'+i%26)) + time.Duration(i).String(),
 			At: now, Until: now.Add(time.Hour)})
 	}
 	b.ReportAllocs()
