@@ -31,16 +31,18 @@ import (
 
 // Defaults and bounds.
 const (
-	// DefaultClockSkew tolerates clocks that disagree on exp, nbf and iat.
-	DefaultClockSkew = 30 * time.Second
+	// DefaultClockSkew tolerates clocks that disagree on exp, nbf and iat: a few seconds, so
+	// an expired token is not kept alive for long (issue 11 item 14: it was 30 s).
+	DefaultClockSkew = 5 * time.Second
+	// MaxClockSkew bounds Config.ClockSkew.
+	MaxClockSkew = time.Minute
 	// MaxCacheAge bounds how long a verified token is trusted without verifying it again, so a
 	// signing key withdrawn from the JWKS stops working within this time.
 	MaxCacheAge = 5 * time.Minute
 
-	maxClockSkew = 5 * time.Minute
-	maxTokenLen  = 8 << 10
-	cacheSize    = 10000
-	realm        = `Bearer realm="tiaki"`
+	maxTokenLen = 8 << 10
+	cacheSize   = 10000
+	realm       = `Bearer realm="tiaki"`
 )
 
 // DefaultAlgorithms are the JWS algorithms accepted when Config.Algorithms is empty.
@@ -98,7 +100,8 @@ type Config struct {
 	Audience string
 	// Algorithms accepted for JWT access tokens; DefaultAlgorithms if empty. Never none or HS*.
 	Algorithms []string
-	// ClockSkew tolerated on exp, nbf and iat; DefaultClockSkew if zero.
+	// ClockSkew tolerated on exp, nbf and iat (gateway.clock_leeway); DefaultClockSkew if
+	// zero, at most MaxClockSkew.
 	ClockSkew time.Duration
 	// Required refuses requests without a token; otherwise they pass without a principal.
 	Required bool
@@ -218,8 +221,8 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 	switch {
 	case v.skew == 0:
 		v.skew = DefaultClockSkew
-	case v.skew < 0 || v.skew > maxClockSkew:
-		return nil, fmt.Errorf("bearer: clock skew %v: between 0 and %v: %w", v.skew, maxClockSkew, tiaki.ErrInvalid)
+	case v.skew < 0 || v.skew > MaxClockSkew:
+		return nil, fmt.Errorf("bearer: clock skew %v: between 0 and %v: %w", v.skew, MaxClockSkew, tiaki.ErrInvalid)
 	}
 	switch {
 	case v.introspectTTL == 0:
