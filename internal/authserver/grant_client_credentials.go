@@ -25,11 +25,12 @@ import (
 //     registration, answering invalid_scope otherwise (RFC 6749 §5.2);
 //  3. handleGrant fills in the default scope when none was requested;
 //  4. tokenOptions picks the format, lifetime and algorithm; tokenClaims adds the audience;
-//  5. the grant goes to the in-process store (storage_memory.go), never to SQL. For a JWT it is
-//     the client's shared grant for that scope set and those resources (sharedGrantID): the
-//     store keeps one entry per client and scope set, not one per token, and each issue only
-//     extends the entry's life to the new token's expiry. Revoking one of its tokens revokes
-//     that token alone, by jti (endpoint_revoke.go), never the shared grant.
+//  5. the grant goes to the in-process store (storage_memory.go), never to SQL. For a token
+//     (JWT or opaque) not bound to a key it is the client's shared grant for that scope set
+//     and those resources (sharedGrantID): the store keeps one entry per client and scope set,
+//     not one per token, and each issue only extends the entry's life to the new token's
+//     expiry. Another node rebuilds it from any of its tokens (sharedGrantOf). Revoking one of
+//     its tokens revokes that token alone, by jti (endpoint_revoke.go), never the shared grant.
 
 // handleGrant is the engine's hook on every new grant.
 func (s *Server) handleGrant(ctx context.Context, typ goidc.GrantType, g *goidc.Grant) error {
