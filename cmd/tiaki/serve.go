@@ -92,7 +92,7 @@ type node struct {
 	gateway *gateway.Gateway
 	routes  atomic.Pointer[routeSet]
 	echoUp  echoUpstream
-	// shared holds rate limits, quotas, replay caches and revocations (memory or Redis).
+	// shared holds rate limits, quotas and replay caches (memory or Redis).
 	shared *sharedState
 	// revocations are the revoked access tokens, grants and clients (revocations.go); auth is
 	// the authorization server, which the gateway asks about opaque tokens.
