@@ -88,7 +88,7 @@ func (s *Server) open(tok string) *sealedClaims {
 	if s.sealer == nil || !isSealed(tok) {
 		return nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok[len(opaquePrefix):])
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok[len(opaquePrefix):]) // one spelling per token
 	if err != nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package authserver
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -46,4 +47,32 @@ func TestOpaqueTokensOfPeople(t *testing.T) {
 			t.Errorf("opaque token of a revoked family: %v", got)
 		}
 	}
+}
+
+// FuzzOpenSealed: open accepts only what seal made, byte for byte, and gives back the claims
+// sealed; any other input, including a sealed token with one byte changed, opens to nothing.
+func FuzzOpenSealed(f *testing.F) {
+	e := newEnv(f)
+	c := &sealedClaims{ClientID: "demo-client", Subject: "demo-client", Scope: "payments:read", GrantID: "cc_x",
+		ID: "0b5f0c5e-0000-4000-8000-000000000000", IssuedAt: 1, Expiry: 2}
+	tok, err := e.srv.seal(c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tok)
+	f.Add(opaquePrefix)
+	f.Add(opaquePrefix + "AAAA")
+	f.Add(tok[:len(tok)-1] + "A")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := e.srv.open(s)
+		if s == tok {
+			if got == nil || !reflect.DeepEqual(got, c) {
+				t.Fatalf("the sealed token opened to %+v", got)
+			}
+			return
+		}
+		if got != nil {
+			t.Fatalf("%q opened to %+v", s, got)
+		}
+	})
 }
