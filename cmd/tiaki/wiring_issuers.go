@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/tiaki-nz/tiaki/internal/authserver"
 	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
 )
@@ -27,7 +28,7 @@ func tokenIssuers(n *node, cfg *config.Config, key string, names []string, clien
 			// request.
 			self := bearer.Issuer{Issuer: cfg.Issuer, JWKS: n.keys.JWKS}
 			if a := n.auth.Load(); a != nil {
-				self.Introspect = a.IntrospectToken
+				self.Introspect, self.OpaquePrefix = a.IntrospectToken, authserver.OpaquePrefix
 			}
 			out = append(out, self)
 			continue

@@ -26,9 +26,11 @@ import (
 // (keys.MasterKey.Sealer): every node of a deployment derives the same key.
 const OpaqueTokenLabel = "tiaki opaque token v1"
 
-// opaquePrefix starts every opaque access token Tiaki issues, so people, logs and secret
-// scanners can tell one at a glance.
-const opaquePrefix = "tiaki_at_"
+// OpaquePrefix starts every opaque access token Tiaki issues, so people, logs and secret
+// scanners (and the gateway) can tell one at a glance.
+const OpaquePrefix = "tiaki_at_"
+
+const opaquePrefix = OpaquePrefix
 
 // maxSealedLen bounds a presented opaque token before it is decoded.
 const maxSealedLen = 4096

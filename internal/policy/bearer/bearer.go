@@ -81,6 +81,10 @@ type Issuer struct {
 	// returns the RFC 7662 §2.2 response document for token, exactly as the endpoint would,
 	// so one parser checks both. Set it or IntrospectionURL.
 	Introspect func(ctx context.Context, token string) ([]byte, error)
+	// OpaquePrefix, when set, marks this issuer's opaque tokens (Tiaki's start "tiaki_at_"):
+	// tokens with it are introspected here and nowhere else, and the issuer is not the route's
+	// introspecting issuer for other opaque tokens, which may then be another's.
+	OpaquePrefix string
 
 	// Discover finds what JWKSURL and IntrospectionURL leave empty in the issuer's metadata
 	// (RFC 8414, OpenID Connect Discovery), fetched when first needed and again hourly, so an
@@ -151,7 +155,8 @@ type Revocations interface {
 // policy.Authenticator.
 type Verifier struct {
 	issuers        map[string]*trustedIssuer
-	introspector   *introspector // the one issuer that introspects, if any
+	introspector   *introspector // the one issuer that introspects unmarked opaque tokens, if any
+	prefixed       []prefixedIntrospector
 	audience       string
 	algs           []jose.SignatureAlgorithm
 	skew           time.Duration
@@ -168,6 +173,22 @@ type Verifier struct {
 	missing, duplicate, inURL, inForm, unavailable *policy.Denial
 	noDPoP, boundAsBearer, unbound                 *policy.Denial
 	asDPoP                                         map[*policy.Denial]*policy.Denial
+}
+
+// prefixedIntrospector introspects the opaque tokens that start with prefix (Issuer.OpaquePrefix).
+type prefixedIntrospector struct {
+	prefix string
+	intro  *introspector
+}
+
+// introspectorFor returns who introspects token when it is not a JWT the route verifies itself.
+func (v *Verifier) introspectorFor(token string) *introspector {
+	for _, p := range v.prefixed {
+		if strings.HasPrefix(token, p.prefix) {
+			return p.intro
+		}
+	}
+	return v.introspector
 }
 
 // trustedIssuer is one trusted issuer: its key set, its introspection endpoint, or both.
@@ -246,7 +267,10 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 		if _, dup := v.issuers[is.Issuer]; dup {
 			return nil, fmt.Errorf("bearer: issuer %q listed twice: %w", is.Issuer, tiaki.ErrInvalid)
 		}
-		if iss.introspect != nil {
+		switch {
+		case iss.introspect != nil && is.OpaquePrefix != "":
+			v.prefixed = append(v.prefixed, prefixedIntrospector{prefix: is.OpaquePrefix, intro: iss.introspect})
+		case iss.introspect != nil:
 			// An opaque token names no issuer; with two introspecting issuers the gateway would
 			// have to send every token to both, handing one issuer's tokens to the other.
 			if v.introspector != nil {
@@ -380,7 +404,7 @@ func (v *Verifier) lookup(ctx context.Context, token string, now time.Time) (tok
 	if info, ok := v.cache.Get(fp, now); ok {
 		return info, nil
 	}
-	if v.introspector != nil {
+	if v.introspector != nil || len(v.prefixed) > 0 {
 		if d, ok := v.refused.Get(fp, now); ok {
 			return tokenInfo{}, d
 		}

@@ -69,8 +69,8 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tok
 	if err != nil || len(tok.Headers) != 1 {
 		// Not a JWT we could verify: an opaque token, for the issuer that introspects. What
 		// it says is the issuer's answer, not ours, so a forged JWT gains nothing there.
-		if v.introspector != nil {
-			return tokenInfo{}, v.introspector, nil
+		if i := v.introspectorFor(token); i != nil {
+			return tokenInfo{}, i, nil
 		}
 		return tokenInfo{}, nil, deniedMalformed
 	}
