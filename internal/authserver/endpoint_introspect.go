@@ -97,9 +97,9 @@ func (s *Server) introspectSealedFast(w http.ResponseWriter, r *http.Request) bo
 //
 // What can change is checked on every call, never cached: the claims' exp, nbf and iat
 // against the wall clock (the engine's clock for JWTs), that the signing key is still
-// published for signatures, that the grant still exists and is not revoked (the grant store
-// records revocation), that the token's own jti was not revoked (revokedJTIs, for tokens of a
-// shared grant), and the revocation feed (revocations made on other nodes).
+// published for signatures, that the grant still exists and is not revoked (a shared grant is
+// rebuilt from the token when this node does not hold it), and the revocation list (the
+// token's jti, its grant, client or person, revoked on any node).
 func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 	tok := r.PostForm.Get("token")
 	if s.slow || !formRequest(r) || len(tok) > maxTokenLen || !isJWS(tok) {
