@@ -255,7 +255,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 }
 
 // newPeopleEnv starts a server with every flow: sessions, users, throttling, a replay cache
-// and a revocation feed.
+// and a revocation list.
 func newPeopleEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	t.Helper()
 	return startEnv(t, true, edit...)

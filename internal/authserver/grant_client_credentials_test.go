@@ -84,7 +84,7 @@ func TestSharedGrantID(t *testing.T) {
 }
 
 // TestRevokeOneTokenOfSharedGrant revokes one JWT of a shared grant: it introspects inactive
-// (fast path and engine alike), the client's other token stays active, and the revocation feed
+// (fast path and engine alike), the client's other token stays active, and the revocation list
 // learns the jti, never the grant.
 func TestRevokeOneTokenOfSharedGrant(t *testing.T) {
 	t.Parallel()

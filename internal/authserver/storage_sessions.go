@@ -316,7 +316,7 @@ func (p *protocolState) revoke(ctx context.Context, id string) error {
 	return fmt.Errorf("authserver: revoking grant %s: %w", id, tiaki.ErrConflict)
 }
 
-// announce tells listeners (the revocation feed) that grant id was revoked.
+// announce records that grant id was revoked (the revocation list, shared by every node).
 func (p *protocolState) announce(ctx context.Context, id string) {
 	if p.revoked != nil {
 		p.revoked(ctx, id, p.now().Add(p.tokenTTL+grantGrace))

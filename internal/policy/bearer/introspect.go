@@ -26,7 +26,7 @@ const (
 	// DefaultIntrospectionTTL is how long an "active" answer is trusted. Five seconds is the
 	// catalogue's bound on revocation (KEY-03, issue 4: revoked tokens refused within 5 s): an
 	// opaque token revoked at the issuer stops working here within it even when the response
-	// carries no jti for the revocation feed. At a thousand requests a second with one token,
+	// carries no jti for the revocation list. At a thousand requests a second with one token,
 	// that is one introspection call per five thousand requests.
 	DefaultIntrospectionTTL = 5 * time.Second
 	// negativeTTL is how long an inactive or unacceptable answer is remembered, so a client
