@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// The shared, fast-changing state of a running Tiaki: rate-limit counters, quotas, replay caches
-// and revocations. One node keeps it in process (internal/store/memory); several nodes share it
-// through Redis (internal/store/redis). Both pass one conformance suite.
+// The shared, fast-changing state of a running Tiaki: rate-limit counters, quotas and replay
+// caches. One node keeps it in process (internal/store/memory); several nodes share it through
+// Redis (internal/store/redis). Both pass one conformance suite. (Revocations of access tokens
+// are recorded in the store and polled by every node: revocation.go, internal/revocation.)
 
 // Limit is a rate: Rate events per Per, with bursts of up to Burst above the steady rate.
 type Limit struct {
@@ -48,15 +49,4 @@ type ReplayCache interface {
 	// Consume records key for ttl and reports true if it was not already recorded; false means
 	// a replay. It is atomic: of two concurrent calls with one key, exactly one gets true.
 	Consume(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
-}
-
-// RevocationFeed spreads revocations of credentials that are verified locally (JWT access
-// tokens by jti, API keys by ID) to every node, so each refuses them within seconds.
-type RevocationFeed interface {
-	// Revoke announces that id is revoked; the announcement may be forgotten after until (when
-	// the credential would have expired anyway).
-	Revoke(ctx context.Context, id string, until time.Time) error
-	// IsRevoked reports whether id was announced revoked. It reads a local copy and does no
-	// I/O, so the gateway can ask on every request.
-	IsRevoked(id string) bool
 }

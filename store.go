@@ -15,6 +15,7 @@ type Store interface {
 	UserStore
 	SigningKeyStore
 	SessionStore
+	RevocationStore
 	// Ping reports whether the store is reachable; /readyz turns false while it fails.
 	Ping(ctx context.Context) error
 	Close() error

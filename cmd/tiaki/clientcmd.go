@@ -254,11 +254,14 @@ func (m *Main) clientShowCommand(g *globals) *cobra.Command {
 }
 
 func (m *Main) clientRotateSecretCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var revokeTokens bool
+	cmd := &cobra.Command{
 		Use:   "rotate-secret ID",
 		Short: "Replace a client's secret; the new one is printed once",
 		Long: `Generate a new secret for a client that authenticates with one and print it once. The old
-secret stops working on every running server within 5 seconds.`,
+secret stops working on every running server within 5 seconds. With --revoke-tokens, every
+token issued to the client until now (access tokens, JWT or opaque, and refresh tokens) is
+refused too, within 5 seconds: for a secret that leaked, whose holder may have tokens.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -283,12 +286,22 @@ secret stops working on every running server within 5 seconds.`,
 			if err := d.store.UpdateClient(ctx, c); err != nil {
 				return fmt.Errorf("storing the new secret: %w", err)
 			}
+			if revokeTokens {
+				if err := revokeClientTokens(ctx, d.store, d.cfg, c.ID); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintln(m.Stdout, secret.Reveal())
 			fmt.Fprintf(m.Stderr, "Rotated the secret of client %s; the old one stops working within %v. Store the new one now.\n",
 				c.ID, clientCacheTTL)
+			if revokeTokens {
+				fmt.Fprintf(m.Stderr, "Every token issued to %s until now is refused within %v.\n", c.ID, clientCacheTTL)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&revokeTokens, "revoke-tokens", false, "also revoke every token issued to the client until now")
+	return cmd
 }
 
 func (m *Main) clientDeleteCommand(g *globals) *cobra.Command {
@@ -310,7 +323,10 @@ func (m *Main) clientDeleteCommand(g *globals) *cobra.Command {
 			if err := d.store.DeleteClient(ctx, c.ID); err != nil {
 				return err
 			}
-			fmt.Fprintf(m.Stdout, "deleted client %s; running servers refuse it within %v\n", c.ID, clientCacheTTL)
+			if err := revokeClientTokens(ctx, d.store, d.cfg, c.ID); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "deleted client %s; running servers refuse it and its tokens within %v\n", c.ID, clientCacheTTL)
 			return nil
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tiaki-nz/tiaki/internal/certs"
 	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/keys"
+	"github.com/tiaki-nz/tiaki/internal/revocation"
 	"github.com/tiaki-nz/tiaki/internal/store/memory"
 	"github.com/tiaki-nz/tiaki/internal/store/sqlite"
 )
@@ -249,7 +250,8 @@ func buildNode(t testing.TB) *node {
 	}
 	n.keys = keys.NewManager(st, n.master, keys.Options{Logger: n.logger})
 	local := memory.New(memory.Options{})
-	n.shared = &sharedState{limiter: local, quotas: local, replay: local, revocations: local}
+	n.shared = &sharedState{limiter: local, quotas: local, replay: local}
+	n.revocations = revocation.New(st, revocation.Options{Logger: n.logger})
 	t.Cleanup(func() {
 		_ = n.echoUp.close()
 		_ = st.Close()

@@ -21,11 +21,13 @@ import (
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/auditlog"
+	"github.com/tiaki-nz/tiaki/internal/authserver"
 	"github.com/tiaki-nz/tiaki/internal/certs"
 	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/gateway"
 	"github.com/tiaki-nz/tiaki/internal/h1"
 	"github.com/tiaki-nz/tiaki/internal/keys"
+	"github.com/tiaki-nz/tiaki/internal/revocation"
 	"github.com/tiaki-nz/tiaki/internal/store/postgres"
 	"github.com/tiaki-nz/tiaki/internal/store/sqlite"
 	"github.com/tiaki-nz/tiaki/internal/telemetry"
@@ -90,9 +92,13 @@ type node struct {
 	gateway *gateway.Gateway
 	routes  atomic.Pointer[routeSet]
 	echoUp  echoUpstream
-	// shared holds rate limits, quotas, replay caches and revocations (memory or Redis).
-	shared  *sharedState
-	closers []func() error
+	// shared holds rate limits, quotas and replay caches (memory or Redis).
+	shared *sharedState
+	// revocations are the revoked access tokens, grants and clients (revocations.go); auth is
+	// the authorization server, which the gateway asks about opaque tokens.
+	revocations *revocation.List
+	auth        atomic.Pointer[authserver.Server]
+	closers     []func() error
 }
 
 func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error) {
@@ -182,6 +188,7 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		return err
 	}
 
+	startRevocations(n)
 	authHandler, err := buildAuthServer(n)
 	if err != nil {
 		return err

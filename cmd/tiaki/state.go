@@ -11,21 +11,21 @@ import (
 )
 
 // sharedState is the fast-changing state the gateway and the authorization server share:
-// rate-limit counters, quotas, replay caches and revocations. One node keeps it in process;
+// rate-limit counters, quotas and replay caches (revocations of tokens go through the store:
+// revocations.go). One node keeps it in process;
 // with redis.addr set, every node shares it through Redis, and the in-process copy counts on
 // alone (fallback) while Redis is unreachable and a route fails open.
 type sharedState struct {
-	limiter     tiaki.RateLimiter
-	fallback    tiaki.RateLimiter
-	quotas      tiaki.QuotaCounter
-	replay      tiaki.ReplayCache
-	revocations tiaki.RevocationFeed
+	limiter  tiaki.RateLimiter
+	fallback tiaki.RateLimiter
+	quotas   tiaki.QuotaCounter
+	replay   tiaki.ReplayCache
 }
 
 func openSharedState(ctx context.Context, n *node) (*sharedState, error) {
 	local := memory.New(memory.Options{})
 	if n.cfg.Redis.Addr == "" {
-		return &sharedState{limiter: local, quotas: local, replay: local, revocations: local}, nil
+		return &sharedState{limiter: local, quotas: local, replay: local}, nil
 	}
 	host, _ := os.Hostname()
 	rd, err := redis.Open(ctx, redis.Options{
@@ -39,5 +39,5 @@ func openSharedState(ctx context.Context, n *node) (*sharedState, error) {
 		return nil, n.cfg.Errorf("redis.addr", "%v", fmt.Errorf("redis: %w", err))
 	}
 	n.closers = append(n.closers, rd.Close)
-	return &sharedState{limiter: rd, fallback: local, quotas: rd, replay: rd, revocations: rd}, nil
+	return &sharedState{limiter: rd, fallback: local, quotas: rd, replay: rd}, nil
 }

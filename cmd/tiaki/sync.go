@@ -63,6 +63,9 @@ func syncClients(ctx context.Context, n *node, now time.Time) error {
 			if err := n.store.DeleteClient(ctx, c.ID); err != nil && !errors.Is(err, tiaki.ErrNotFound) {
 				return err
 			}
+			if err := revokeClientTokens(ctx, n.store, n.cfg, c.ID); err != nil {
+				return err
+			}
 			n.logger.Info("removed client no longer declared in the configuration", "client_id", c.ID)
 		}
 	}

@@ -14,7 +14,8 @@ import (
 
 // buildAuthServer turns the configuration into the authorization server's plain settings and
 // gives it its stores: clients, users, sessions and signing keys from the store; the password
-// throttle, the client-assertion replay cache and the revocation feed from the shared state.
+// throttle and the client-assertion replay cache from the shared state; the revocation list
+// (revocations.go).
 func buildAuthServer(n *node) (http.Handler, error) {
 	cfg := n.cfg
 	alg := "ES256" // ~20× cheaper to sign than RSA-2048; PS256 stays available
@@ -38,12 +39,16 @@ func buildAuthServer(n *node) (http.Handler, error) {
 	if err != nil {
 		return nil, cfg.Errorf("gateway.trusted_proxies", "%v", err)
 	}
-	// The password throttle, the client-assertion replay cache and the revocation feed are the
-	// node's shared state (state.go: in process, or Redis across nodes), so the gateway sees
-	// the revocations announced here. A throttle that cannot answer refuses the sign-in.
+	// The password throttle and the client-assertion replay cache are the node's shared state
+	// (state.go: in process, or Redis across nodes); revocations go through the store to every
+	// node's list, which the gateway asks too. A throttle that cannot answer refuses the
+	// sign-in.
 	deps := authserver.Deps{
 		Clients: n.store, Secrets: n.hasher, Keys: n.keys, Logger: n.logger, Users: n.store,
-		Limiter: n.shared.limiter, Replay: n.shared.replay, Revocations: n.shared.revocations,
+		Limiter: n.shared.limiter, Replay: n.shared.replay, Revocations: n.revocations,
+		// Opaque access tokens are sealed under a key every node derives from the shared
+		// master key, so any node opens any token and none stores them.
+		Sealer: n.master.Sealer(authserver.OpaqueTokenLabel),
 		// Password attempts are throttled per client IP (AUTHN-16), taken from forwarding
 		// headers only when the peer is a trusted proxy.
 		ClientIP: func(r *http.Request) string {
@@ -78,6 +83,7 @@ func buildAuthServer(n *node) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authorization server: %w", err)
 	}
+	n.auth.Store(srv)
 	ctx, stop := context.WithCancel(context.Background())
 	go srv.Run(ctx) // deletes expired sessions
 	n.closers = append(n.closers, func() error { stop(); return nil })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tiaki-nz/tiaki/internal/authserver"
 	"github.com/tiaki-nz/tiaki/internal/config"
 	"github.com/tiaki-nz/tiaki/internal/policy/bearer"
 )
@@ -19,7 +20,16 @@ func tokenIssuers(n *node, cfg *config.Config, key string, names []string, clien
 	out := make([]bearer.Issuer, 0, len(names))
 	for j, name := range names {
 		if name == config.SelfIssuer {
-			out = append(out, bearer.Issuer{Issuer: cfg.Issuer, JWKS: n.keys.JWKS})
+			// Tiaki's own tokens: JWTs verified against its keys; opaque ones opened in process
+			// by the authorization server (every node runs one, and all share the sealing key),
+			// which checks expiry, revocation and the grant. The answer is cached for the
+			// introspection TTL (5 s, never past exp); the revocation list is asked on every
+			// request.
+			self := bearer.Issuer{Issuer: cfg.Issuer, JWKS: n.keys.JWKS}
+			if a := n.auth.Load(); a != nil {
+				self.Introspect, self.OpaquePrefix = a.IntrospectToken, authserver.OpaquePrefix
+			}
+			out = append(out, self)
 			continue
 		}
 		i := trustedIssuerIndex(cfg, name)

@@ -190,11 +190,16 @@ func buildAuthentication(n *node, cfg *config.Config, key string, api config.API
 		if err != nil {
 			return nil, err
 		}
+		leeway := cfg.Gateway.ClockLeeway.Duration
+		if o.ClockLeeway.Duration != 0 {
+			leeway = o.ClockLeeway.Duration
+		}
 		v, err := bearer.New(bearer.Config{
-			Issuers:  issuers,
-			Audience: o.Audience,
-			Required: requireAll,
-		}, bearer.Deps{Logger: n.logger, Revocations: n.shared.revocations, ReplayCache: n.shared.replay})
+			Issuers:   issuers,
+			Audience:  o.Audience,
+			Required:  requireAll,
+			ClockSkew: leeway,
+		}, bearer.Deps{Logger: n.logger, Revocations: n.revocations, ReplayCache: n.shared.replay})
 		if err != nil {
 			return nil, cfg.Errorf(key+".auth.oauth2", "%v", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/tiaki-nz/tiaki/internal/keys"
 	"io"
 	"log"
 	"log/slog"
@@ -255,7 +256,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 }
 
 // newPeopleEnv starts a server with every flow: sessions, users, throttling, a replay cache
-// and a revocation feed.
+// and a revocation list.
 func newPeopleEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	t.Helper()
 	return startEnv(t, true, edit...)
@@ -277,7 +278,7 @@ func startEnv(t testing.TB, people bool, edit ...func(*Config)) *testEnv {
 		f(&cfg)
 	}
 	deps := Deps{
-		Clients: e.clients, Secrets: testSecrets, Keys: e.keys, Now: e.clock.Now,
+		Clients: e.clients, Secrets: testSecrets, Sealer: testSealer, Keys: e.keys, Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if people {
@@ -366,7 +367,7 @@ func (e *testEnv) token(t testing.TB, id, secret, scope string) string {
 func TestNewRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	keys := newFakeKeys(t, "k1")
-	deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Keys: keys}
+	deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Sealer: testSealer, Keys: keys}
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -408,3 +409,12 @@ func TestNewRefusesBadConfig(t *testing.T) {
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testSealer seals the tests' opaque tokens under a fixed master key.
+var testSealer = func() *keys.Sealer {
+	mk, err := keys.NewMasterKey([]byte("test master key, never a real 12"))
+	if err != nil {
+		panic(err)
+	}
+	return mk.Sealer(OpaqueTokenLabel)
+}()

@@ -323,7 +323,7 @@ func TestCodeSingleUse(t *testing.T) {
 		t.Errorf("refresh after code reuse: %d %v", resp.StatusCode, doc)
 	}
 	if !e.feed.IsRevoked(verifyJWT(t, e, first["access_token"].(string))["grant_id"].(string)) {
-		t.Error("the revoked grant was not announced to the revocation feed")
+		t.Error("the revoked grant was not recorded on the revocation list")
 	}
 }
 

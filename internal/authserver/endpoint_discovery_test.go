@@ -39,7 +39,7 @@ func TestMetadataGolden(t *testing.T) {
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			t.Parallel()
-			deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Keys: newFakeKeys(t, "k1"), Logger: discardLogger()}
+			deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Sealer: testSealer, Keys: newFakeKeys(t, "k1"), Logger: discardLogger()}
 			if tc.people {
 				deps.Sessions, deps.Users, deps.Limiter = newFakeSessions(), fakeUsers{}, newFakeLimiter(time.Now)
 				deps.Replay = &fakeReplay{}

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"net/http"
@@ -29,22 +30,62 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, refuse(http.StatusUnauthorized, codeInvalidClient, "public clients may not introspect tokens"))
 		return
 	}
-	if s.introspectFast(w, r) {
+	if s.introspectSealedFast(w, r) || s.introspectFast(w, r) {
 		return
 	}
-	rec := s.runEngine(w, r)
+	x := newExchange(r)
+	x.revokedToken = peekToken(s, r.PostForm.Get("token"))
+	rec := s.runEngine(w, r.WithContext(withExchange(r.Context(), x)))
 	// The engine knows revoked grants only: a revoked token of a shared grant is known by its
-	// jti (revokeToken). And a short-lived grant lives in the memory of the node that issued
-	// it, so a revocation on another node reaches this one only through the revocation feed.
-	if rec.ok() && s.tokenRevoked(r.PostForm.Get("token")) {
+	// jti (revokeToken), a deleted client's tokens by the client, and a revocation made on
+	// another node reaches this one through the revocation list.
+	tok := r.PostForm.Get("token")
+	switch {
+	case !rec.ok():
+	case isSealed(tok) && !bytes.Equal(rec.body.Bytes(), inactive):
+		// An opaque token of Tiaki's, the caller authenticated by the engine: the answer is
+		// the one introspectSealedFast gives, whoever asks.
+		body, err := s.introspectSealed(r.Context(), tok)
+		if err != nil {
+			s.engineError(r.Context(), err)
+			e := errServer
+			writeError(w, &e)
+			return
+		}
+		rec.body.Reset()
+		rec.body.Write(body)
+	case s.tokenRevoked(tok):
 		rec.body.Reset()
 		rec.body.Write(inactive)
 	}
 	s.finishEngine(w, r, rec)
 }
 
-func (s *Server) feedNames(jti, grantID string) bool {
-	return jti != "" && s.feed.IsRevoked(jti) || grantID != "" && s.feed.IsRevoked(grantID)
+// introspectSealedFast answers the introspection of an opaque token of Tiaki's (opaque.go) for
+// a confidential caller that secretClient authenticates; anything else goes on.
+func (s *Server) introspectSealedFast(w http.ResponseWriter, r *http.Request) bool {
+	tok := r.PostForm.Get("token")
+	if s.slow || !formRequest(r) || !isSealed(tok) {
+		return false
+	}
+	reg, ok := s.secretClient(r)
+	if !ok || reg.engine.IsPublic() {
+		return false
+	}
+	body, err := s.introspectSealed(r.Context(), tok)
+	if err != nil {
+		return false // the engine's path reports it
+	}
+	if r.Context().Err() != nil {
+		return true
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store") // RFC 7662 §4: token material
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return true
 }
 
 // introspectFast answers the introspection of a JWT exactly as the engine and serveIntrospect
@@ -56,9 +97,9 @@ func (s *Server) feedNames(jti, grantID string) bool {
 //
 // What can change is checked on every call, never cached: the claims' exp, nbf and iat
 // against the wall clock (the engine's clock for JWTs), that the signing key is still
-// published for signatures, that the grant still exists and is not revoked (the grant store
-// records revocation), that the token's own jti was not revoked (revokedJTIs, for tokens of a
-// shared grant), and the revocation feed (revocations made on other nodes).
+// published for signatures, that the grant still exists and is not revoked (a shared grant is
+// rebuilt from the token when this node does not hold it), and the revocation list (the
+// token's jti, its grant, client or person, revoked on any node).
 func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 	tok := r.PostForm.Get("token")
 	if s.slow || !formRequest(r) || len(tok) > maxTokenLen || !isJWS(tok) {
@@ -76,13 +117,19 @@ func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 	// As token.Introspect: the issuer, and exp, nbf and iat with no leeway.
 	if v != nil && v.claims.ValidateWithLeeway(jwt.Expected{Issuer: s.cfg.Issuer, Time: now}, 0) == nil {
 		g, err := s.state.Grant(r.Context(), v.info.GrantID)
+		if errors.Is(err, goidc.ErrNotFound) {
+			// A shared grant another node issued: rebuilt from the verified token.
+			if sg := sharedGrantOf(v.info.GrantID, &jwtClaims{GrantID: v.info.GrantID, ClientID: v.info.ClientID,
+				Subject: v.claims.Subject, Scope: v.info.Scopes, Audience: []string(v.claims.Audience)}); sg != nil {
+				g, err = sg, nil
+			}
+		}
 		switch {
 		case errors.Is(err, goidc.ErrNotFound):
 		case err != nil:
 			return false // the engine logs it and answers server_error
 		case g.RevokedAt != 0:
-		case s.revokedJTIs.has(v.claims.ID): // one token of a shared grant (revokeToken)
-		case s.feed != nil && s.feedNames(v.claims.ID, v.info.GrantID):
+		case s.revocations.Revoked(v.claims.ID, v.info.GrantID, v.info.ClientID, person(v.claims.Subject, v.info.ClientID), issuedAt(v.claims)):
 		default:
 			if body = v.response(g); body == nil {
 				return false
@@ -99,6 +146,14 @@ func (s *Server) introspectFast(w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return true
+}
+
+// issuedAt is a JWT's iat, or the zero time.
+func issuedAt(c jwt.Claims) time.Time {
+	if c.IssuedAt == nil {
+		return time.Time{}
+	}
+	return c.IssuedAt.Time()
 }
 
 // verify returns tok verified and decoded as the engine does it, from the cache when the key

@@ -32,7 +32,7 @@ func TestIntrospection(t *testing.T) {
 		}},
 		{"live opaque token", opaque, caller, 200, map[string]any{
 			"active": true, "client_id": "opaque-client", "sub": "opaque-client", "scope": "payments:read",
-			"iss": env.issuer, "aud": env.issuer, "token_type": "Bearer",
+			"iss": env.issuer, "aud": env.issuer, "token_type": "Bearer", "grant_id": grantOfOpaque(t, env, opaque),
 		}},
 		{"garbage", "not-a-token", caller, 200, map[string]any{"active": false}},
 		{"JWT signed by another server", foreign, caller, 200, map[string]any{"active": false}},
@@ -72,18 +72,30 @@ func TestIntrospection(t *testing.T) {
 	}
 }
 
-func TestIntrospectionAfterGrantExpiry(t *testing.T) {
+// TestSharedGrantOnAnotherNode: a client-credentials token, JWT or opaque, introspects active
+// on a node that never saw its grant (another server with the same keys, sealer and store),
+// and inactive there once revoked on the issuing node and the revocation has reached it.
+func TestSharedGrantOnAnotherNode(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	tok := env.token(t, "demo-client", demoSecret, "")
 	caller := basic("billing-service", billingSecret)
-	if _, doc := env.call(t, PathIntrospect, url.Values{"token": {tok}}, caller); doc["active"] != true {
-		t.Fatalf("fresh token: %v", doc)
-	}
-	// The store's clock passes the token's lifetime: the grant is gone, the token inactive.
-	env.clock.Advance(10*time.Minute + grantGrace)
-	if _, doc := env.call(t, PathIntrospect, url.Values{"token": {tok}}, caller); doc["active"] != false || len(doc) != 1 {
-		t.Fatalf("expired token: %v, want only active=false", doc)
+	for _, tc := range []struct{ client, secret string }{{"demo-client", demoSecret}, {"opaque-client", demoSecret}} {
+		tok := env.token(t, tc.client, tc.secret, "")
+		// The issuing node forgets its grants, as another node never knew them.
+		env.clock.Advance(10*time.Minute + grantGrace)
+		env.srv.grants.m.touch("", 0) // drops expired entries
+		if n := env.srv.grants.m.size(); n != 0 {
+			t.Fatalf("%d grants left", n)
+		}
+		if _, doc := env.call(t, PathIntrospect, url.Values{"token": {tok}}, caller); doc["active"] != true {
+			t.Fatalf("%s: token of a grant this node does not hold: %v, want active", tc.client, doc)
+		}
+		if resp, _ := env.call(t, PathRevoke, url.Values{"token": {tok}}, basic(tc.client, tc.secret)); resp.StatusCode != 200 {
+			t.Fatalf("%s: revoke: %d", tc.client, resp.StatusCode)
+		}
+		if _, doc := env.call(t, PathIntrospect, url.Values{"token": {tok}}, caller); doc["active"] != false {
+			t.Errorf("%s: revoked token: %v, want inactive", tc.client, doc)
+		}
 	}
 }
 
@@ -130,4 +142,14 @@ func TestRevocation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// grantOfOpaque is the grant_id sealed in an opaque token.
+func grantOfOpaque(t *testing.T, env *testEnv, tok string) string {
+	t.Helper()
+	c := env.srv.open(tok)
+	if c == nil {
+		t.Fatalf("%.20s... does not open", tok)
+	}
+	return c.GrantID
 }

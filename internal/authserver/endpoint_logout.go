@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/web"
 )
 
 // serveLogout is the end_session_endpoint of OpenID Connect RP-Initiated Logout 1.0. It ends
@@ -21,6 +25,8 @@ import (
 //     a redirect. (Clients register redirect URIs only, so those are what it must match.)
 //   - Without a hint naming the signed-in person, the person is asked first (§2: the OP SHOULD
 //     ask, so a link cannot sign people out); the form is CSRF-protected.
+//
+// Signing out revokes every token issued for the person so far (tiaki.RevokedSubject).
 //
 // Tiaki implements logout itself rather than through the engine: it owns the login sessions.
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +95,17 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.endLogin(ctx, w, r)
+	if login != nil {
+		// Signing out of Tiaki ends single sign-on for every client, so every token issued for
+		// the person until now stops working too, at every node and gateway: access tokens,
+		// JWTs included, and the refresh tokens of their grants (storage_sessions.go).
+		r := tiaki.Revocation{Kind: tiaki.RevokedSubject, ID: login.Subject, At: time.Now(),
+			Until: time.Now().Add(max(s.cfg.AccessTokenTTL, s.cfg.RefreshTokenTTL) + grantGrace)}
+		if err := s.revocations.Revoke(ctx, r); err != nil {
+			s.log.ErrorContext(ctx, "authserver: could not record a sign-out; other nodes may accept the person's tokens until they expire",
+				"request_id", web.RequestIDFrom(ctx), "cause", err.Error())
+		}
+	}
 	if after == "" {
 		s.pages.message(w, http.StatusOK, "Signed out", "You are signed out of Tiaki.")
 		return

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"bytes"
 	"net/http"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
@@ -22,6 +23,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := s.runEngine(w, r)
+	if rec.ok() && rec.x.placeholder != "" {
+		// The engine answered with its placeholder for an opaque token (opaque.go): the sealed
+		// token takes its place, before at_hash is computed over it. Both are base64url and
+		// quote-free, so the JSON string is replaced whole.
+		body := bytes.Replace(rec.body.Bytes(), []byte(`"`+rec.x.placeholder+`"`), []byte(`"`+rec.x.sealed+`"`), 1)
+		rec.body.Reset()
+		rec.body.Write(body)
+	}
 	if rec.ok() && s.people() {
 		switch goidc.GrantType(rec.x.grantType) {
 		case goidc.GrantAuthorizationCode, goidc.GrantRefreshToken:

@@ -263,8 +263,6 @@ func TestStoreFullIsServiceUnavailable(t *testing.T) {
 		scopes []string // of the two tokens that fill the store, then of the one refused
 		again  string   // a scope set that is still served from a full store ("-": none)
 	}{
-		// Each opaque token is a record with a grant of its own.
-		{"opaque tokens", "opaque-client", []string{"", "", ""}, "-"},
 		// JWTs share a grant per client and scope set: only a new scope set needs room.
 		{"JWT scope sets", "billing-service", []string{"payments:read", "payments:write", "payments:read payments:write"}, "payments:read"},
 	}

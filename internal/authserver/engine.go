@@ -59,8 +59,8 @@ func (s *Server) buildEngine() (http.Handler, error) {
 		provider.WithGrantIDFunc(randomID),
 		provider.WithTokenOptions(s.tokenOptions),
 		provider.WithTokenClaims(s.tokenClaims),
-		provider.WithOpaqueTokens(s.tokens),
-		provider.WithOpaqueTokenFunc(opaqueTokenValue),
+		provider.WithOpaqueTokens(opaqueTokens{s}),
+		provider.WithOpaqueTokenFunc(opaquePlaceholder),
 
 		// RFC 7662 and RFC 7009. Revoking a JWT access token is a no-op in the engine unless
 		// the grant behind it is revoked; a client-credentials grant backs exactly one token.
@@ -165,7 +165,3 @@ func mayIntrospect(_ context.Context, c *goidc.Client, _ goidc.TokenInfo) bool {
 // mayRevoke admits every authenticated client; the engine checks that the token is the
 // caller's own (RFC 7009 §2.1).
 func mayRevoke(_ context.Context, c *goidc.Client) bool { return c != nil }
-
-// opaqueTokenValue returns 256 random bits, base64url. (The engine's default draws 50
-// characters one big.Int at a time: slower, for no more strength.)
-func opaqueTokenValue(ctx context.Context, _ *goidc.Grant) string { return randomID(ctx) }

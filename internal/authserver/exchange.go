@@ -23,9 +23,14 @@ type exchange struct {
 	grantType string
 	// clientID names the client the request says it is (not yet authenticated).
 	clientID string
-	// revokedToken is the access token presented at the revocation endpoint, parsed without
-	// verification: its jti is announced only once the engine has revoked its grant.
+	// revokedToken is the access token presented at the revocation or introspection endpoint:
+	// a JWT's claims parsed without verification, trusted only once the engine has verified
+	// the token; an opaque token's once opened. Its jti is recorded only once the engine has
+	// revoked its grant, and a shared grant is rebuilt from it (sharedGrantOf).
 	revokedToken *jwtClaims
+	// placeholder and sealed are the engine's value of the opaque access token issued in this
+	// request and the sealed token that replaces it in the response (opaque.go).
+	placeholder, sealed string
 	// records holds what this request read from the session store, by kind and ID.
 	records map[recordKey]*readRecord
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/password"
+	"github.com/tiaki-nz/tiaki/internal/revocation"
 )
 
 // fakeSessions is an in-memory tiaki.SessionStore that keeps the contract the SQL stores keep:
@@ -247,20 +248,38 @@ func (f *fakeReplay) Consume(_ context.Context, key string, _ time.Duration) (bo
 	return true, nil
 }
 
-// fakeFeed is an in-memory tiaki.RevocationFeed.
+// fakeFeed is the node's revocation list (revocation.List, this node only) that also
+// remembers, by ID, the end of every revocation recorded through it.
 type fakeFeed struct {
 	mu      sync.Mutex
+	list    *revocation.List
 	revoked map[string]time.Time
 }
 
-func (f *fakeFeed) Revoke(_ context.Context, id string, until time.Time) error {
+func (f *fakeFeed) Revoke(ctx context.Context, r tiaki.Revocation) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.revoked == nil {
 		f.revoked = map[string]time.Time{}
 	}
-	f.revoked[id] = until
-	return nil
+	if f.list == nil {
+		f.list = revocation.New(nil, revocation.Options{})
+	}
+	f.revoked[r.ID] = r.Until
+	l := f.list
+	f.mu.Unlock()
+	return l.Revoke(ctx, r)
+}
+
+func (f *fakeFeed) Revoked(jti, grantID, clientID, subject string, iat time.Time) bool {
+	f.mu.Lock()
+	l := f.list
+	f.mu.Unlock()
+	return l != nil && l.Revoked(jti, grantID, clientID, subject, iat)
+}
+
+// remote records a revocation of a token or grant made on another node.
+func (f *fakeFeed) remote(kind tiaki.RevocationKind, id string, until time.Time) {
+	_ = f.Revoke(context.Background(), tiaki.Revocation{Kind: kind, ID: id, At: time.Now(), Until: until})
 }
 
 func (f *fakeFeed) IsRevoked(id string) bool {

@@ -25,11 +25,12 @@ import (
 //     registration, answering invalid_scope otherwise (RFC 6749 §5.2);
 //  3. handleGrant fills in the default scope when none was requested;
 //  4. tokenOptions picks the format, lifetime and algorithm; tokenClaims adds the audience;
-//  5. the grant goes to the in-process store (storage_memory.go), never to SQL. For a JWT it is
-//     the client's shared grant for that scope set and those resources (sharedGrantID): the
-//     store keeps one entry per client and scope set, not one per token, and each issue only
-//     extends the entry's life to the new token's expiry. Revoking one of its tokens revokes
-//     that token alone, by jti (endpoint_revoke.go), never the shared grant.
+//  5. the grant goes to the in-process store (storage_memory.go), never to SQL. For a token
+//     (JWT or opaque) not bound to a key it is the client's shared grant for that scope set
+//     and those resources (sharedGrantID): the store keeps one entry per client and scope set,
+//     not one per token, and each issue only extends the entry's life to the new token's
+//     expiry. Another node rebuilds it from any of its tokens (sharedGrantOf). Revoking one of
+//     its tokens revokes that token alone, by jti (endpoint_revoke.go), never the shared grant.
 
 // handleGrant is the engine's hook on every new grant.
 func (s *Server) handleGrant(ctx context.Context, typ goidc.GrantType, g *goidc.Grant) error {
@@ -49,11 +50,11 @@ func (s *Server) clientCredentials(ctx context.Context, g *goidc.Grant) error {
 		// registered scopes that the catalogue knows.
 		g.Scopes = reg.defaultScope
 	}
-	// A JWT carries everything introspection reports except what the grant adds (subject,
-	// username, revocation), and those are the same for every token of the client with these
-	// scopes and resources; an opaque token, or a token bound to a key or carrying
-	// authorization details, keeps a grant of its own.
-	if s.tokenFormat(reg) == FormatJWT && g.Subject == g.ClientID && g.JWKThumbprint == "" &&
+	// A token (JWT or opaque) carries everything introspection reports except what the grant
+	// adds (subject, username, revocation), and those are the same for every token of the
+	// client with these scopes and resources; a token bound to a key or carrying authorization
+	// details keeps a grant of its own.
+	if g.Subject == g.ClientID && g.JWKThumbprint == "" &&
 		g.CertThumbprint == "" && len(g.AuthDetails) == 0 && len(g.Store) == 0 {
 		g.ID = sharedGrantID(g)
 	}
@@ -136,10 +137,11 @@ var ccParams = map[string]bool{"grant_type": true, "scope": true, "client_id": t
 // issueFast serves the common client credentials request (steps 1-5 above) as the engine
 // would: the same checks in the same order, the same grant saved, the same claims, header and
 // response. It signs with the cached key and precomputed header (jwt.go) and writes the claims
-// once, where the engine rebuilds its signer and encodes the claims three times. It returns
-// false, having written and saved nothing, whenever the engine could answer otherwise: other
-// parameters, another client authentication method, a scope it would refuse, an opaque token,
-// a non-ECDSA key, a failure. The engine then serves the request, errors included.
+// once, where the engine rebuilds its signer and encodes the claims three times; an opaque
+// token it seals (opaque.go). It returns false, having written and saved nothing, whenever
+// the engine could answer otherwise: other parameters, another client authentication method,
+// a scope it would refuse, a non-ECDSA key, a failure. The engine then serves the request,
+// errors included.
 func (s *Server) issueFast(w http.ResponseWriter, r *http.Request) bool {
 	form := r.PostForm
 	if s.slow || !formRequest(r) || form.Get("grant_type") != string(goidc.GrantClientCredentials) ||
@@ -172,9 +174,11 @@ func (s *Server) issueFast(w http.ResponseWriter, r *http.Request) bool {
 	}
 	ctx := r.Context()
 	opts := s.tokenOptions(ctx, nil, c)
-	signer := s.keys.snapshot().idx.signers[string(opts.JWTSigAlg)]
-	if opts.Format != goidc.TokenFormatJWT || signer == nil {
-		return false
+	var signer *jwtSigner
+	if opts.Format == goidc.TokenFormatJWT {
+		if signer = s.keys.snapshot().idx.signers[string(opts.JWTSigAlg)]; signer == nil {
+			return false
+		}
 	}
 
 	// NewGrant: the grant hook fills the default scope and names the shared grant, then the
@@ -190,28 +194,19 @@ func (s *Server) issueFast(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 
-	// Issue: the claims of token.Issue plus tokenClaims' audience, in go-jose's (sorted) order.
 	now := time.Now().Unix()
-	var cw claimWriter
-	cw.b = make([]byte, 0, 512)
-	switch aud := s.audience["aud"].(type) {
-	case string:
-		cw.str("aud", aud)
-	case []string:
-		cw.strs("aud", aud)
+	var tok string
+	var err error
+	if signer == nil {
+		// An opaque token: the same claims, sealed (opaque.go).
+		tok, err = s.seal(&sealedClaims{ClientID: c.ID, Subject: g.Subject, Scope: g.Scopes, GrantID: g.ID,
+			ID: jwtID(), IssuedAt: now, Expiry: now + int64(opts.LifetimeSecs)})
+	} else {
+		tok, err = s.signAccessToken(signer, c.ID, g, now, opts.LifetimeSecs)
 	}
-	cw.str("client_id", c.ID)
-	cw.num("exp", now+int64(opts.LifetimeSecs))
-	cw.str("grant_id", g.ID)
-	cw.num("iat", now)
-	cw.str("iss", s.cfg.Issuer)
-	cw.str("jti", jwtID())
-	cw.str("scope", g.Scopes)
-	cw.str("sub", g.Subject)
-	tok, err := signer.sign(cw.bytes())
 	if err != nil {
 		// The grant is saved and the engine has nothing to add: answer as it would.
-		s.engineError(ctx, fmt.Errorf("could not sign the access token: %w", err))
+		s.engineError(ctx, fmt.Errorf("could not issue the access token: %w", err))
 		e := errServer
 		writeError(w, &e)
 		return true
@@ -230,4 +225,26 @@ func (s *Server) issueFast(w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body.Bytes())
 	return true
+}
+
+// signAccessToken returns the JWT access token of grant g for client clientID: the claims of
+// token.Issue plus tokenClaims' audience, in go-jose's (sorted) order.
+func (s *Server) signAccessToken(signer *jwtSigner, clientID string, g *goidc.Grant, now int64, lifetime int) (string, error) {
+	var cw claimWriter
+	cw.b = make([]byte, 0, 512)
+	switch aud := s.audience["aud"].(type) {
+	case string:
+		cw.str("aud", aud)
+	case []string:
+		cw.strs("aud", aud)
+	}
+	cw.str("client_id", clientID)
+	cw.num("exp", now+int64(lifetime))
+	cw.str("grant_id", g.ID)
+	cw.num("iat", now)
+	cw.str("iss", s.cfg.Issuer)
+	cw.str("jti", jwtID())
+	cw.str("scope", g.Scopes)
+	cw.str("sub", g.Subject)
+	return signer.sign(cw.bytes())
 }

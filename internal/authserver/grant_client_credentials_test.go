@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/revocation"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,12 +46,12 @@ func TestSharedGrant(t *testing.T) {
 	if live := e.srv.grants.m.size(); live != 3 {
 		t.Errorf("%d live grants after two more scope sets, want 3", live)
 	}
-	// Opaque tokens are records: a grant each.
+	// Opaque tokens share their client's grant too: they are sealed, not stored.
 	for range 3 {
 		e.issue(t, "opaque-client", demoSecret, "", false)
 	}
-	if live := e.srv.grants.m.size(); live != 6 {
-		t.Errorf("%d live grants after three opaque tokens, want 6", live)
+	if live := e.srv.grants.m.size(); live != 4 {
+		t.Errorf("%d live grants after three opaque tokens, want 4", live)
 	}
 
 	// The shared grant lives as long as its newest token.
@@ -82,7 +84,7 @@ func TestSharedGrantID(t *testing.T) {
 }
 
 // TestRevokeOneTokenOfSharedGrant revokes one JWT of a shared grant: it introspects inactive
-// (fast path and engine alike), the client's other token stays active, and the revocation feed
+// (fast path and engine alike), the client's other token stays active, and the revocation list
 // learns the jti, never the grant.
 func TestRevokeOneTokenOfSharedGrant(t *testing.T) {
 	t.Parallel()
@@ -132,7 +134,7 @@ func TestRevokeOneTokenOfSharedGrant(t *testing.T) {
 func TestRevokedListFull(t *testing.T) {
 	t.Parallel()
 	e := newFastEnv(t, false)
-	e.srv.revokedJTIs = newJTIDenylist(1)
+	e.srv.revocations = &cappedList{List: revocation.New(nil, revocation.Options{}), max: 1}
 	auth := basic("demo-client", demoSecret)
 	first, second := e.issue(t, "demo-client", demoSecret, "", false), e.issue(t, "demo-client", demoSecret, "", false)
 	if a := e.send(PathRevoke, url.Values{"token": {first}}, auth, ""); a.Status != http.StatusOK {
@@ -155,4 +157,18 @@ func TestRevokedListFull(t *testing.T) {
 	if err := e.srv.state.SaveGrant(context.Background(), g); !errors.Is(err, errRevokeShared) {
 		t.Errorf("revoking a shared grant whole: %v, want errRevokeShared", err)
 	}
+}
+
+// cappedList is a revocation list that is full after max revocations.
+type cappedList struct {
+	*revocation.List
+	n, max int
+}
+
+func (c *cappedList) Revoke(ctx context.Context, r tiaki.Revocation) error {
+	if c.n >= c.max {
+		return revocation.ErrFull
+	}
+	c.n++
+	return c.List.Revoke(ctx, r)
 }

@@ -18,7 +18,7 @@ import (
 // keyed by the token's SHA-256 (the token itself is not kept), until the token expires. Only
 // what cannot change is cached: the signature check and the claims. Everything that can change
 // is checked on every call (introspectFast): the claims' time window, that the signing key is
-// still published, the grant's revocation, the revocation feed.
+// still published, the grant's revocation, the revocation list.
 
 const (
 	// verifiedShards spreads the cache's locks.

@@ -2,11 +2,13 @@ package authserver
 
 import (
 	"errors"
+	"github.com/tiaki-nz/tiaki"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPagesAreAccessibleAndLockedDown(t *testing.T) {
@@ -110,7 +112,7 @@ func TestRevocationReachesTheFeed(t *testing.T) {
 	if got := e.introspect(t, fresh); got["active"] != true {
 		t.Fatalf("fresh token: %v", got)
 	}
-	_ = e.feed.Revoke(t.Context(), verifyJWT(t, e, fresh)["jti"].(string), e.clock.Now())
+	e.feed.remote(tiaki.RevokedToken, verifyJWT(t, e, fresh)["jti"].(string), time.Now().Add(time.Hour))
 	if got := e.introspect(t, fresh); got["active"] != false {
 		t.Errorf("token revoked elsewhere introspects %v", got)
 	}

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/luikyv/go-oidc/pkg/goidc"
 
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/oauth"
+	"github.com/tiaki-nz/tiaki/internal/revocation"
 )
 
 // Profiles the server can run under. Profile "" means ProfileBaseline.
@@ -31,7 +33,8 @@ const (
 const (
 	// FormatJWT issues RFC 9068 JWT access tokens, verifiable without a call to the server.
 	FormatJWT = "jwt"
-	// FormatOpaque issues random strings that resource servers must introspect (RFC 7662).
+	// FormatOpaque issues tokens a client cannot read (their claims sealed, opaque.go), which
+	// resource servers introspect (RFC 7662).
 	FormatOpaque = "opaque"
 )
 
@@ -79,11 +82,10 @@ const (
 	// DefaultAuthorizationTTL bounds one authorization request, from the redirect to the
 	// login page until the code is issued.
 	DefaultAuthorizationTTL = 15 * time.Minute
-	// DefaultMaxLiveGrants bounds the in-process grant and opaque-token stores. JWT
-	// client-credentials tokens share one grant per client and scope set, so only opaque
-	// tokens fill them: at ~630 bytes an opaque token (its grant and its record), about 630 MB.
-	// A node issuing N opaque tokens/s with lifetime T holds N*T of each: 1,600 tokens/s of
-	// 10-minute tokens fill it. Past the bound, token requests get 503, never silent loss.
+	// DefaultMaxLiveGrants bounds the in-process store of short-lived grants. Client-credentials
+	// tokens, JWT or opaque, share one grant per client, scope set and resources, so only
+	// tokens bound to a key (DPoP, certificate) or carrying authorization details fill it, at
+	// about 300 bytes a grant. Past the bound, token requests get 503, never silent loss.
 	DefaultMaxLiveGrants = 1_000_000
 )
 
@@ -116,7 +118,7 @@ type Config struct {
 	// granted only scopes that are both in its registration and in this list (the engine
 	// matches requests against a server-wide list). "openid" is always added.
 	Scopes []string
-	// MaxLiveGrants bounds the in-process store of short-lived grants and opaque tokens.
+	// MaxLiveGrants bounds the in-process store of short-lived grants.
 	MaxLiveGrants int
 	// OutageGrace is how long clients this node has read keep working from its cache while
 	// the store cannot be reached; zero: not at all.
@@ -157,7 +159,7 @@ type Users interface {
 	User(ctx context.Context, username string) (*tiaki.User, error)
 }
 
-// Deps are the services the server uses. Clients, Secrets and Keys are required. Sessions and
+// Deps are the services the server uses. Clients, Secrets, Keys and Sealer are required. Sessions and
 // Users turn on the flows for people (authorization code, refresh tokens, login, consent,
 // userinfo, logout) and need Limiter; without them the server offers client credentials only.
 type Deps struct {
@@ -174,9 +176,13 @@ type Deps struct {
 	// Replay remembers client assertion IDs; nil means private_key_jwt is not offered,
 	// since without it an assertion could be replayed (RFC 7523 §3).
 	Replay tiaki.ReplayCache
-	// Revocations, when set, is told of every revoked JWT access token (by jti) and grant (by
-	// grant_id), so gateways that verify JWTs locally refuse them within seconds.
-	Revocations tiaki.RevocationFeed
+	// Revocations records every revoked access token (by jti), grant and client, and is asked
+	// about every token introspected; shared through the store, so gateways that verify tokens
+	// themselves refuse them within seconds. Nil means this server's memory alone.
+	Revocations Revocations
+	// Sealer seals opaque access tokens (opaque.go); every node must derive the same key
+	// (keys.MasterKey.Sealer with OpaqueTokenLabel).
+	Sealer Sealer
 	// ClientIP returns the client's address for throttling; nil means the connection's peer
 	// address (set it when Tiaki sits behind a trusted proxy).
 	ClientIP func(*http.Request) string
@@ -185,6 +191,15 @@ type Deps struct {
 	// Now is the clock of Tiaki's own caches and stores; nil means time.Now. (The engine reads
 	// the wall clock itself for token iat/exp.)
 	Now func() time.Time
+}
+
+// Revocations is the node's copy of access-token revocations; revocation.List satisfies it.
+type Revocations interface {
+	// Revoke records r everywhere: in force here at once, on other nodes within seconds.
+	Revoke(ctx context.Context, r tiaki.Revocation) error
+	// Revoked reports whether a token with these claims is revoked (no I/O); subject is
+	// empty when it is the client.
+	Revoked(jti, grantID, clientID, subject string, issuedAt time.Time) bool
 }
 
 // Server is the authorization server. It is safe for concurrent use.
@@ -197,20 +212,20 @@ type Server struct {
 	keys     *keyCache
 	grants   *grantStore
 	state    *protocolState
-	tokens   *opaqueStore
+	sealer   Sealer
+	sealAD   []byte // the associated data of sealed tokens: the issuer
 	sessions tiaki.SessionStore
 	users    Users
 	limiter  tiaki.RateLimiter
 	replay   tiaki.ReplayCache
-	feed     tiaki.RevocationFeed
-	clientIP func(*http.Request) string
-	pages    *pages
-	audience map[string]any // the aud claim added when no resource indicator was sent
-	engine   http.Handler
-	metadata []byte
-	mux      *http.ServeMux
-	// revokedJTIs are the revoked JWTs of shared grants, by jti (endpoint_revoke.go).
-	revokedJTIs *jtiDenylist
+	// revocations are the revoked tokens, grants and clients (Deps.Revocations).
+	revocations Revocations
+	clientIP    func(*http.Request) string
+	pages       *pages
+	audience    map[string]any // the aud claim added when no resource indicator was sent
+	engine      http.Handler
+	metadata    []byte
+	mux         *http.ServeMux
 	// verified caches JWT verifications for introspection (introspect_cache.go).
 	verified *verifiedCache
 	// slow turns the fast paths off, so tests can compare them with the engine.
@@ -222,8 +237,8 @@ type Server struct {
 
 // New validates cfg, builds the engine and returns a ready server.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.Clients == nil || deps.Secrets == nil || deps.Keys == nil {
-		return nil, errors.New("authserver: Deps.Clients, Deps.Secrets and Deps.Keys are required")
+	if deps.Clients == nil || deps.Secrets == nil || deps.Keys == nil || deps.Sealer == nil {
+		return nil, errors.New("authserver: Deps.Clients, Deps.Secrets, Deps.Keys and Deps.Sealer are required")
 	}
 	cfg, err := normalise(cfg)
 	if err != nil {
@@ -237,7 +252,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, secrets: deps.Secrets,
 		sessions: deps.Sessions, users: deps.Users, limiter: deps.Limiter, replay: deps.Replay,
-		feed: deps.Revocations, clientIP: deps.ClientIP}
+		revocations: deps.Revocations, sealer: deps.Sealer, sealAD: []byte(cfg.Issuer), clientIP: deps.ClientIP}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -247,21 +262,23 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.clientIP == nil {
 		s.clientIP = peerIP
 	}
+	if s.revocations == nil {
+		s.revocations = revocation.New(nil, revocation.Options{Logger: s.log})
+	}
 	s.clients = newClientCache(deps.Clients, s.now, cfg.Scopes, cfg.OutageGrace)
 	s.keys = newKeyCache(deps.Keys, s.now, s.log)
 	if err := s.keys.check(cfg.SigningAlgorithm); err != nil {
 		return nil, err
 	}
 	s.grants = newGrantStore(s.now, cfg.MaxLiveGrants, cfg.AccessTokenTTL+grantGrace)
-	s.tokens = newOpaqueStore(s.now, cfg.MaxLiveGrants, cfg.AccessTokenTTL)
 	s.verified, s.wall = newVerifiedCache(), time.Now
 	// The engine stamps its records with the wall clock, so the records it reads back are
 	// judged by the same clock.
 	s.state = &protocolState{store: s.sessions, mem: s.grants, now: time.Now, tokenTTL: cfg.AccessTokenTTL,
 		refreshTTL: cfg.RefreshTokenTTL, log: s.log}
-	s.revokedJTIs, s.state.revokeToken = newJTIDenylist(maxRevokedJTIs), s.revokeToken
-	if s.feed != nil {
-		s.state.revoked = s.announceGrant
+	s.state.revokeToken, s.state.revoked = s.revokeToken, s.announceGrant
+	s.state.dead = func(g *goidc.Grant) bool {
+		return s.revocations.Revoked("", g.ID, g.ClientID, person(g.Subject, g.ClientID), time.Unix(int64(g.CreatedAt), 0))
 	}
 	if s.people() {
 		if s.pages, err = newPages(); err != nil {

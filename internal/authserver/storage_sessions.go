@@ -79,6 +79,9 @@ type protocolState struct {
 	// revokeToken revokes, by its jti, the JWT of shared grant grantID that the request presented
 	// for revocation, in place of the grant (Server.revokeToken).
 	revokeToken func(ctx context.Context, grantID string) error
+	// dead reports whether the revocation list names a stored grant (its ID, or its client or
+	// person since before it was made): its code or refresh token then issues nothing.
+	dead func(g *goidc.Grant) bool
 }
 
 // digest is the index form of a code or token: SHA-256, base64url.
@@ -194,6 +197,12 @@ func (p *protocolState) Grant(ctx context.Context, id string) (*goidc.Grant, err
 	if g, err := p.mem.Grant(ctx, id); err == nil {
 		return g, nil
 	}
+	if x := exchangeFrom(ctx); x != nil {
+		// A shared grant another node issued: rebuilt from the token presented.
+		if g := sharedGrantOf(id, x.revokedToken); g != nil {
+			return g, nil
+		}
+	}
 	if p.store == nil || id == "" || len(id) > maxClientIDLen {
 		return nil, goidc.ErrNotFound
 	}
@@ -243,6 +252,9 @@ func (p *protocolState) GrantByRefreshToken(ctx context.Context, tkn string) (*g
 		rec, err := p.decodeGrant(ctx, s)
 		if err != nil {
 			return nil, err
+		}
+		if p.dead != nil && p.dead(rec.Grant) {
+			return nil, goidc.ErrNotFound // a client deleted or a person signed out since
 		}
 		rec.Grant.RefreshToken = tkn
 		return rec.Grant, nil
@@ -304,7 +316,7 @@ func (p *protocolState) revoke(ctx context.Context, id string) error {
 	return fmt.Errorf("authserver: revoking grant %s: %w", id, tiaki.ErrConflict)
 }
 
-// announce tells listeners (the revocation feed) that grant id was revoked.
+// announce records that grant id was revoked (the revocation list, shared by every node).
 func (p *protocolState) announce(ctx context.Context, id string) {
 	if p.revoked != nil {
 		p.revoked(ctx, id, p.now().Add(p.tokenTTL+grantGrace))

@@ -113,6 +113,10 @@ type Gateway struct {
 	// TrustedProxies lists the CIDR prefixes of proxies whose Forwarded/X-Forwarded-For
 	// headers are believed; the client IP is never taken from anyone else.
 	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies"`
+	// ClockLeeway is how far past exp (and before nbf or iat) an access token is still
+	// accepted, for clocks that disagree; between 1s and 60s, 5s by default. An API may set
+	// its own (auth.oauth2.clock_leeway).
+	ClockLeeway Duration `yaml:"clock_leeway" json:"clock_leeway"`
 }
 
 // User is a local account for the built-in login page.
@@ -241,6 +245,8 @@ type OAuth2 struct {
 	// Issuers names the authorization servers whose tokens the API accepts: "self" (this
 	// Tiaki, the default) and names from trusted_issuers.
 	Issuers []string `yaml:"issuers" json:"issuers"`
+	// ClockLeeway replaces gateway.clock_leeway for this API when set.
+	ClockLeeway Duration `yaml:"clock_leeway" json:"clock_leeway,omitempty"`
 }
 
 // RateLimit throttles an API; zero rates mean no limit.

@@ -52,10 +52,20 @@ func (c *Config) applyDefaults() {
 	setDefault(d, "tokens.authorization_code_ttl", &c.Tokens.AuthorizationCodeTTL, Duration{60 * time.Second})
 	setDefault(d, "tokens.access_token_format", &c.Tokens.AccessTokenFormat, "jwt")
 	setDefault(d, "gateway.unknown_route_status", &c.Gateway.UnknownRouteStatus, 404)
+	setDefault(d, "gateway.clock_leeway", &c.Gateway.ClockLeeway, Duration{DefaultClockLeeway})
 	for i := range c.APIs {
 		c.APIs[i].applyDefaults(d, indexKey("apis", i))
 	}
 }
+
+// Bounds of gateway.clock_leeway and auth.oauth2.clock_leeway.
+const (
+	// DefaultClockLeeway tolerates clocks a few seconds apart without keeping expired tokens
+	// alive for long (issue 11 item 14: it was 30 s).
+	DefaultClockLeeway = 5 * time.Second
+	// MaxClockLeeway bounds it: past a minute, expiry means little.
+	MaxClockLeeway = time.Minute
+)
 
 func (a *API) applyDefaults(d defaulter, key string) {
 	setDefault(d, key+".match.path_prefix", &a.Match.PathPrefix, "/")

@@ -32,7 +32,7 @@ func TestEmptyFileIsAllDefaults(t *testing.T) {
 				AuthorizationCodeTTL: Duration{60 * time.Second},
 				AccessTokenFormat:    "jwt",
 			},
-			Gateway: Gateway{UnknownRouteStatus: 404},
+			Gateway: Gateway{UnknownRouteStatus: 404, ClockLeeway: Duration{5 * time.Second}},
 			Path:    "tiaki.yaml",
 		}
 		if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Config{})); diff != "" {

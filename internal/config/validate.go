@@ -206,6 +206,7 @@ func (v *checker) gateway() {
 	if g.UnknownRouteStatus != 404 && g.UnknownRouteStatus != 501 {
 		v.errorf("gateway.unknown_route_status", "%d is not allowed (want 404 | 501)", g.UnknownRouteStatus)
 	}
+	v.clockLeeway("gateway.clock_leeway", g.ClockLeeway)
 	for i, p := range g.TrustedProxies {
 		key := indexKey("gateway.trusted_proxies", i)
 		if _, err := netip.ParsePrefix(p); err != nil {
@@ -213,6 +214,13 @@ func (v *checker) gateway() {
 				v.errorf(key, "%s is not an IP address or CIDR prefix", quoteShort(p))
 			}
 		}
+	}
+}
+
+// clockLeeway checks a clock leeway: 1s to MaxClockLeeway.
+func (v *checker) clockLeeway(key string, d Duration) {
+	if d.Duration < time.Second || d.Duration > MaxClockLeeway {
+		v.errorf(key, "%s is not between 1s and %s", d, MaxClockLeeway)
 	}
 }
 

@@ -202,6 +202,9 @@ func (v *checker) auth(key string, a API) {
 		} else if u, err := url.Parse(o.Audience); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(o.Audience, "#") {
 			v.errorf(ok+".audience", "%s must be an absolute URI without a fragment (RFC 8707 §2)", quoteShort(o.Audience))
 		}
+		if o.ClockLeeway.Duration != 0 {
+			v.clockLeeway(ok+".clock_leeway", o.ClockLeeway)
+		}
 		for _, m := range sortedKeys(o.Scopes) {
 			sk := ok + ".scopes." + m
 			if !slices.Contains(a.Methods, m) {

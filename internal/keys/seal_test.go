@@ -163,3 +163,47 @@ func FuzzParseMasterKey(f *testing.F) {
 		}
 	})
 }
+
+func TestSealerRoundTrip(t *testing.T) {
+	t.Parallel()
+	mk := testMasterKey(t, 1)
+	s := mk.Sealer("tiaki test sealer v1")
+	ad := []byte("aad")
+	a, err := s.Seal(nil, []byte("claims"), ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Seal([]byte("prefix"), []byte("claims"), ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != len("claims")+SealerOverhead || string(b[:6]) != "prefix" {
+		t.Fatalf("sealed lengths %d and %d", len(a), len(b))
+	}
+	if string(a) == string(b[6:]) {
+		t.Error("two seals of one message are equal: the salt is not random")
+	}
+	for _, sealed := range [][]byte{a, b[6:]} {
+		got, err := s.Open(nil, sealed, ad)
+		if err != nil || string(got) != "claims" {
+			t.Fatalf("Open = %q, %v", got, err)
+		}
+	}
+	other := mk.Sealer("tiaki other sealer v1")
+	if _, err := other.Open(nil, a, ad); !errors.Is(err, ErrOpen) {
+		t.Errorf("another label opened it: %v", err)
+	}
+	if _, err := s.Open(nil, a, []byte("other")); !errors.Is(err, ErrOpen) {
+		t.Errorf("other associated data opened it: %v", err)
+	}
+	for i := range a {
+		c := bytes.Clone(a)
+		c[i] ^= 1
+		if _, err := s.Open(nil, c, ad); !errors.Is(err, ErrOpen) {
+			t.Fatalf("altered byte %d opened: %v", i, err)
+		}
+	}
+	if _, err := s.Open(nil, a[:10], ad); !errors.Is(err, ErrOpen) {
+		t.Errorf("short input: %v", err)
+	}
+}

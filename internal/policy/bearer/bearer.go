@@ -31,16 +31,18 @@ import (
 
 // Defaults and bounds.
 const (
-	// DefaultClockSkew tolerates clocks that disagree on exp, nbf and iat.
-	DefaultClockSkew = 30 * time.Second
+	// DefaultClockSkew tolerates clocks that disagree on exp, nbf and iat: a few seconds, so
+	// an expired token is not kept alive for long (issue 11 item 14: it was 30 s).
+	DefaultClockSkew = 5 * time.Second
+	// MaxClockSkew bounds Config.ClockSkew.
+	MaxClockSkew = time.Minute
 	// MaxCacheAge bounds how long a verified token is trusted without verifying it again, so a
 	// signing key withdrawn from the JWKS stops working within this time.
 	MaxCacheAge = 5 * time.Minute
 
-	maxClockSkew = 5 * time.Minute
-	maxTokenLen  = 8 << 10
-	cacheSize    = 10000
-	realm        = `Bearer realm="tiaki"`
+	maxTokenLen = 8 << 10
+	cacheSize   = 10000
+	realm       = `Bearer realm="tiaki"`
 )
 
 // DefaultAlgorithms are the JWS algorithms accepted when Config.Algorithms is empty.
@@ -79,6 +81,10 @@ type Issuer struct {
 	// returns the RFC 7662 §2.2 response document for token, exactly as the endpoint would,
 	// so one parser checks both. Set it or IntrospectionURL.
 	Introspect func(ctx context.Context, token string) ([]byte, error)
+	// OpaquePrefix, when set, marks this issuer's opaque tokens (Tiaki's start "tiaki_at_"):
+	// tokens with it are introspected here and nowhere else, and the issuer is not the route's
+	// introspecting issuer for other opaque tokens, which may then be another's.
+	OpaquePrefix string
 
 	// Discover finds what JWKSURL and IntrospectionURL leave empty in the issuer's metadata
 	// (RFC 8414, OpenID Connect Discovery), fetched when first needed and again hourly, so an
@@ -98,7 +104,8 @@ type Config struct {
 	Audience string
 	// Algorithms accepted for JWT access tokens; DefaultAlgorithms if empty. Never none or HS*.
 	Algorithms []string
-	// ClockSkew tolerated on exp, nbf and iat; DefaultClockSkew if zero.
+	// ClockSkew tolerated on exp, nbf and iat (gateway.clock_leeway); DefaultClockSkew if
+	// zero, at most MaxClockSkew.
 	ClockSkew time.Duration
 	// Required refuses requests without a token; otherwise they pass without a principal.
 	Required bool
@@ -128,19 +135,28 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Logger receives key-set and introspection failures; slog.Default() if nil.
 	Logger *slog.Logger
-	// Revocations, when set, is asked on every request whether the token's jti was revoked,
-	// so a revoked token stops working here as soon as the announcement arrives.
-	Revocations tiaki.RevocationFeed
+	// Revocations, when set, is asked on every request (cache hits included) whether the
+	// token, its grant or its client was revoked, so a revoked token stops working here as
+	// soon as this node learns of the revocation. revocation.List satisfies it.
+	Revocations Revocations
 	// ReplayCache records DPoP proof jti values so each proof is used once (RFC 9449 §11.1).
 	// Without it the DPoP scheme is refused: a proof that could be replayed proves nothing.
 	ReplayCache tiaki.ReplayCache
+}
+
+// Revocations is the node's copy of access-token revocations: no I/O, asked on every request.
+type Revocations interface {
+	// Revoked reports whether a token with this jti, grant, client and subject (empty when
+	// the subject is the client), issued at issuedAt, was revoked.
+	Revoked(jti, grantID, clientID, subject string, issuedAt time.Time) bool
 }
 
 // Verifier is the access-token policy for one route. It implements policy.Checker and
 // policy.Authenticator.
 type Verifier struct {
 	issuers        map[string]*trustedIssuer
-	introspector   *introspector // the one issuer that introspects, if any
+	introspector   *introspector // the one issuer that introspects unmarked opaque tokens, if any
+	prefixed       []prefixedIntrospector
 	audience       string
 	algs           []jose.SignatureAlgorithm
 	skew           time.Duration
@@ -149,7 +165,7 @@ type Verifier struct {
 	requireBinding bool
 	now            func() time.Time
 	log            *slog.Logger
-	revocations    tiaki.RevocationFeed
+	revocations    Revocations
 	dpop           *proofChecker // nil: DPoP not accepted
 	cache          *policy.Cache[tokenInfo]
 	refused        *policy.Cache[*policy.Denial] // introspection's negative answers
@@ -157,6 +173,22 @@ type Verifier struct {
 	missing, duplicate, inURL, inForm, unavailable *policy.Denial
 	noDPoP, boundAsBearer, unbound                 *policy.Denial
 	asDPoP                                         map[*policy.Denial]*policy.Denial
+}
+
+// prefixedIntrospector introspects the opaque tokens that start with prefix (Issuer.OpaquePrefix).
+type prefixedIntrospector struct {
+	prefix string
+	intro  *introspector
+}
+
+// introspectorFor returns who introspects token when it is not a JWT the route verifies itself.
+func (v *Verifier) introspectorFor(token string) *introspector {
+	for _, p := range v.prefixed {
+		if strings.HasPrefix(token, p.prefix) {
+			return p.intro
+		}
+	}
+	return v.introspector
 }
 
 // trustedIssuer is one trusted issuer: its key set, its introspection endpoint, or both.
@@ -169,8 +201,12 @@ type trustedIssuer struct {
 // tokenInfo is what the cache keeps of a verified token.
 type tokenInfo struct {
 	consumer, subject, jti string
-	scopes                 []string // len == cap: shared read-only by every hit
-	exp                    time.Time
+	// grant is the token's grant_id (Tiaki's claim) and iat its issue time, for revocation
+	// by grant and by client.
+	grant  string
+	iat    time.Time
+	scopes []string // len == cap: shared read-only by every hit
+	exp    time.Time
 	// jkt and x5t are the token's cnf members (RFC 9449 §6, RFC 8705 §3.1), empty when the
 	// token is not bound that way.
 	jkt, x5t string
@@ -206,8 +242,8 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 	switch {
 	case v.skew == 0:
 		v.skew = DefaultClockSkew
-	case v.skew < 0 || v.skew > maxClockSkew:
-		return nil, fmt.Errorf("bearer: clock skew %v: between 0 and %v: %w", v.skew, maxClockSkew, tiaki.ErrInvalid)
+	case v.skew < 0 || v.skew > MaxClockSkew:
+		return nil, fmt.Errorf("bearer: clock skew %v: between 0 and %v: %w", v.skew, MaxClockSkew, tiaki.ErrInvalid)
 	}
 	switch {
 	case v.introspectTTL == 0:
@@ -231,7 +267,10 @@ func New(cfg Config, deps Deps) (*Verifier, error) {
 		if _, dup := v.issuers[is.Issuer]; dup {
 			return nil, fmt.Errorf("bearer: issuer %q listed twice: %w", is.Issuer, tiaki.ErrInvalid)
 		}
-		if iss.introspect != nil {
+		switch {
+		case iss.introspect != nil && is.OpaquePrefix != "":
+			v.prefixed = append(v.prefixed, prefixedIntrospector{prefix: is.OpaquePrefix, intro: iss.introspect})
+		case iss.introspect != nil:
 			// An opaque token names no issuer; with two introspecting issuers the gateway would
 			// have to send every token to both, handing one issuer's tokens to the other.
 			if v.introspector != nil {
@@ -335,9 +374,9 @@ func (v *Verifier) Authenticate(r *http.Request, p *tiaki.Principal) (found bool
 	if d != nil {
 		return true, v.refuse(s, d)
 	}
-	// Checked on cache hits too: IsRevoked reads a local copy, so this costs a map lookup and
-	// a revoked token stops here as soon as the feed delivers the revocation.
-	if v.revocations != nil && info.jti != "" && v.revocations.IsRevoked(info.jti) {
+	// Checked on cache hits too: Revoked reads a local copy, so this costs a few map lookups
+	// and a revoked token stops here as soon as this node learns of the revocation.
+	if v.revocations != nil && v.revocations.Revoked(info.jti, info.grant, info.consumer, info.subject, info.iat) {
 		return true, v.refuse(s, deniedRevoked)
 	}
 	if d := v.bind(r, s, token, &info, now); d != nil {
@@ -365,7 +404,7 @@ func (v *Verifier) lookup(ctx context.Context, token string, now time.Time) (tok
 	if info, ok := v.cache.Get(fp, now); ok {
 		return info, nil
 	}
-	if v.introspector != nil {
+	if v.introspector != nil || len(v.prefixed) > 0 {
 		if d, ok := v.refused.Get(fp, now); ok {
 			return tokenInfo{}, d
 		}

@@ -184,8 +184,12 @@ func TestAuthenticate(t *testing.T) {
 		{name: "scheme is case-insensitive", r: request("/", "bearer "+good)},
 		{name: "typ JWT", r: request("/", "Bearer "+sign(t, f.key, "JWT", goodClaims(now)))},
 		{name: "inside the clock skew", r: request("/", "Bearer "+sign(t, f.key, "at+jwt", with(func(c *tokenClaims) {
-			c.Expiry = jwt.NewNumericDate(now.Add(-20 * time.Second))
+			c.Expiry = jwt.NewNumericDate(now.Add(-4 * time.Second))
 		})))},
+		// Issue 11 item 14: 6 s past exp is refused with the default leeway (it was 30 s).
+		{name: "6 s past exp", r: request("/", "Bearer "+sign(t, f.key, "at+jwt", with(func(c *tokenClaims) {
+			c.Expiry = jwt.NewNumericDate(now.Add(-6 * time.Second))
+		}))), wantType: "invalid-token"},
 		{name: "missing", r: request("/", ""), wantType: "token-required"},
 		{name: "basic is not a bearer token", r: request("/", "Basic YWxpY2U6cHc="), wantType: "token-required"},
 		{name: "expired", r: request("/", "Bearer "+sign(t, f.key, "at+jwt", with(func(c *tokenClaims) {
@@ -489,5 +493,44 @@ func TestTokenScopesReplaceAKeys(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"payments:read", "payments:write"}, p.Scopes); diff != "" {
 		t.Errorf("scopes (-want +got):\n%s", diff)
+	}
+}
+
+// TestClockLeeway (issue 11 item 14): a token 6 s past exp is refused with the default leeway
+// and accepted where the route's leeway is longer; a leeway past MaxClockSkew is refused.
+func TestClockLeeway(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		leeway time.Duration
+		past   time.Duration
+		ok     bool
+	}{
+		{"default, 4 s past exp", 0, 4 * time.Second, true},
+		{"default, 6 s past exp", 0, 6 * time.Second, false},
+		{"20 s leeway, 6 s past exp", 20 * time.Second, 6 * time.Second, true},
+		{"20 s leeway, 21 s past exp", 20 * time.Second, 21 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, true)
+			v, err := New(Config{Issuers: []Issuer{{Issuer: issuer, JWKS: func() []byte { return jwks(t, f.key) }}},
+				Audience: audience, Required: true, ClockSkew: tc.leeway}, Deps{Now: f.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := goodClaims(t0)
+			c.Expiry = jwt.NewNumericDate(f.clock.Now().Add(-tc.past))
+			tok := sign(t, f.key, "at+jwt", c)
+			var p tiaki.Principal
+			d := v.Check(request("/", "Bearer "+tok), &p)
+			if (d == nil) != tc.ok {
+				t.Errorf("Check = %v, want accepted %v", d, tc.ok)
+			}
+		})
+	}
+	if _, err := New(Config{Issuers: []Issuer{{Issuer: issuer, JWKS: func() []byte { return nil }}}, Audience: audience,
+		ClockSkew: MaxClockSkew + time.Second}, Deps{}); err == nil {
+		t.Error("a leeway past MaxClockSkew was accepted")
 	}
 }

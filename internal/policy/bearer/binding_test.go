@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"github.com/tiaki-nz/tiaki/internal/revocation"
 	"net/http"
 	"strings"
 	"sync"
@@ -162,7 +163,8 @@ func signAny(t testing.TB, k signingKey, typ string, c any) string {
 	return tok
 }
 
-// fakeFeed is an in-memory tiaki.RevocationFeed that counts questions.
+// fakeFeed is an in-memory revocation list, by ID whatever the kind, that counts questions
+// by jti.
 type fakeFeed struct {
 	mu      sync.Mutex
 	revoked map[string]bool
@@ -179,18 +181,67 @@ func (f *fakeFeed) Revoke(_ context.Context, id string, _ time.Time) error {
 	return nil
 }
 
-func (f *fakeFeed) IsRevoked(id string) bool {
+func (f *fakeFeed) Revoked(jti, grantID, clientID, subject string, _ time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.asks == nil {
 		f.asks = map[string]int{}
 	}
-	f.asks[id]++
-	return f.revoked[id]
+	f.asks[jti]++
+	return f.revoked[jti] || f.revoked["grant:"+grantID] || f.revoked["client:"+clientID] || f.revoked["subject:"+subject]
 }
 
 func (f *fakeFeed) asked(id string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.asks[id]
+}
+
+// TestRevokedByGrantClientOrPerson (issue 11 item 11): a cached JWT is refused on the next
+// request once its grant, its client or its person is revoked; client and person revocations
+// reach only the tokens issued up to their second.
+func TestRevokedByGrantClientOrPerson(t *testing.T) {
+	t.Parallel()
+	type grantClaims struct {
+		tokenClaims
+		GrantID string `json:"grant_id"`
+	}
+	for _, tc := range []struct {
+		name string
+		r    tiaki.Revocation
+		iat  time.Time
+		want bool
+	}{
+		{"grant", tiaki.Revocation{Kind: tiaki.RevokedGrant, ID: "grant-1"}, t0, true},
+		{"client, token from before", tiaki.Revocation{Kind: tiaki.RevokedClient, ID: "billing-service"}, t0.Add(-time.Minute), true},
+		{"client, token from after", tiaki.Revocation{Kind: tiaki.RevokedClient, ID: "billing-service"}, t0.Add(time.Second), false},
+		{"person, token from before", tiaki.Revocation{Kind: tiaki.RevokedSubject, ID: "alice"}, t0.Add(-time.Minute), true},
+		{"another grant", tiaki.Revocation{Kind: tiaki.RevokedGrant, ID: "grant-2"}, t0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			list := revocation.New(nil, revocation.Options{})
+			f := newFixture(t, true)
+			v, err := New(Config{Issuers: []Issuer{{Issuer: issuer, JWKS: func() []byte { return jwks(t, f.key) }}},
+				Audience: audience, Required: true}, Deps{Now: f.clock.Now, Revocations: list})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := grantClaims{tokenClaims: goodClaims(tc.iat), GrantID: "grant-1"}
+			c.Expiry = jwt.NewNumericDate(t0.Add(10 * time.Minute))
+			tok := signAny(t, f.key, "at+jwt", c)
+			var p tiaki.Principal
+			if d := v.Check(request("/", "Bearer "+tok), &p); d != nil {
+				t.Fatalf("fresh token: %v", d)
+			}
+			tc.r.At, tc.r.Until = t0, time.Now().Add(time.Hour)
+			if err := list.Revoke(context.Background(), tc.r); err != nil {
+				t.Fatal(err)
+			}
+			d := v.Check(request("/", "Bearer "+tok), &tiaki.Principal{})
+			if got := d != nil && d.Reason == "token revoked"; got != tc.want {
+				t.Errorf("after revoking %s: %v, want refused %v", tc.r.Kind, d, tc.want)
+			}
+		})
+	}
 }

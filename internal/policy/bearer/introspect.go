@@ -26,7 +26,7 @@ const (
 	// DefaultIntrospectionTTL is how long an "active" answer is trusted. Five seconds is the
 	// catalogue's bound on revocation (KEY-03, issue 4: revoked tokens refused within 5 s): an
 	// opaque token revoked at the issuer stops working here within it even when the response
-	// carries no jti for the revocation feed. At a thousand requests a second with one token,
+	// carries no jti for the revocation list. At a thousand requests a second with one token,
 	// that is one introspection call per five thousand requests.
 	DefaultIntrospectionTTL = 5 * time.Second
 	// negativeTTL is how long an inactive or unacceptable answer is remembered, so a client
@@ -88,6 +88,8 @@ type introspection struct {
 	Expiry    *jwt.NumericDate `json:"exp"`
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ID        string           `json:"jti"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	GrantID   string           `json:"grant_id"`
 	TokenType string           `json:"token_type"`
 	Cnf       *confirmation    `json:"cnf"`
 }
@@ -213,8 +215,12 @@ func (v *Verifier) judge(i *introspector, body []byte, now time.Time) (tokenInfo
 	info := tokenInfo{
 		consumer: in.ClientID,
 		jti:      in.ID,
+		grant:    in.GrantID,
 		scopes:   slices.Clip(strings.Fields(in.Scope)),
 		exp:      in.Expiry.Time(),
+	}
+	if in.IssuedAt != nil {
+		info.iat = in.IssuedAt.Time()
 	}
 	if in.Subject != in.ClientID {
 		info.subject = in.Subject

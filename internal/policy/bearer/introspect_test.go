@@ -327,3 +327,33 @@ func TestIntrospectionConfig(t *testing.T) {
 		t.Error("New accepted an introspection TTL of an hour")
 	}
 }
+
+// TestOpaquePrefixRoutes: an issuer that marks its opaque tokens with a prefix (Tiaki's own,
+// introspected in process) gets those tokens alone, and another issuer of the route may still
+// introspect every other opaque token.
+func TestOpaquePrefixRoutes(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	answer := func(who string) func(context.Context, string) ([]byte, error) {
+		return func(_ context.Context, tok string) ([]byte, error) {
+			doc := activeDoc(now)
+			doc["iss"], doc["client_id"] = who, who+"-client"
+			return json.Marshal(doc)
+		}
+	}
+	v, err := New(Config{Issuers: []Issuer{
+		{Issuer: "https://self.example", Introspect: answer("https://self.example"), OpaquePrefix: "tiaki_at_"},
+		{Issuer: "https://other.example", Introspect: answer("https://other.example")},
+	}, Audience: audience}, Deps{})
+	if err != nil {
+		t.Fatalf("two introspecting issuers, one marking its tokens: %v", err)
+	}
+	for tok, want := range map[string]string{"tiaki_at_AAAA": "https://self.example-client", "opaque-BBBB": "https://other.example-client"} {
+		r := httptest.NewRequest("GET", "https://api.example/x", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		var p tiaki.Principal
+		if d := v.Check(r, &p); d != nil || p.Consumer != want {
+			t.Errorf("%s: %v, consumer %q, want %q", tok, d, p.Consumer, want)
+		}
+	}
+}

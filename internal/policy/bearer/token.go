@@ -56,6 +56,7 @@ func invalidToken(description, reason string) *policy.Denial {
 type claims struct {
 	ClientID string        `json:"client_id"`
 	Scope    string        `json:"scope"`
+	GrantID  string        `json:"grant_id"`
 	Cnf      *confirmation `json:"cnf"`
 }
 
@@ -68,8 +69,8 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tok
 	if err != nil || len(tok.Headers) != 1 {
 		// Not a JWT we could verify: an opaque token, for the issuer that introspects. What
 		// it says is the issuer's answer, not ours, so a forged JWT gains nothing there.
-		if v.introspector != nil {
-			return tokenInfo{}, v.introspector, nil
+		if i := v.introspectorFor(token); i != nil {
+			return tokenInfo{}, i, nil
 		}
 		return tokenInfo{}, nil, deniedMalformed
 	}
@@ -141,8 +142,12 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (tok
 	info := tokenInfo{
 		consumer: extra.ClientID,
 		jti:      std.ID,
+		grant:    extra.GrantID,
 		scopes:   slices.Clip(strings.Fields(extra.Scope)),
 		exp:      std.Expiry.Time(),
+	}
+	if std.IssuedAt != nil {
+		info.iat = std.IssuedAt.Time()
 	}
 	if extra.Cnf != nil {
 		if !extra.Cnf.known() {

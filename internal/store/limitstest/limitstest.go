@@ -1,7 +1,6 @@
 // Package limitstest is the conformance suite for implementations of the root package's
-// limits interfaces (tiaki.RateLimiter, tiaki.QuotaCounter, tiaki.ReplayCache and
-// tiaki.RevocationFeed): internal/store/memory on one node and internal/store/redis across
-// nodes both pass it. Start with Run; each check is one function below it.
+// limits interfaces (tiaki.RateLimiter, tiaki.QuotaCounter and tiaki.ReplayCache):
+// internal/store/memory on one node and internal/store/redis across nodes both pass it. Start with Run; each check is one function below it.
 package limitstest
 
 import (
@@ -20,7 +19,6 @@ type Node interface {
 	tiaki.RateLimiter
 	tiaki.QuotaCounter
 	tiaki.ReplayCache
-	tiaki.RevocationFeed
 }
 
 // Cluster is what one check runs against: two nodes that share state (for an in-process
@@ -32,8 +30,6 @@ type Cluster struct {
 	// Advance moves the nodes' clock forward. Nil for implementations on real time (Redis uses
 	// its server's clock): the suite then sleeps, keeping every wait short.
 	Advance func(time.Duration)
-	// Propagation bounds how long a revocation announced on A takes to be visible on B.
-	Propagation time.Duration
 }
 
 // wait lets d pass on the cluster's clock.
@@ -71,8 +67,6 @@ func Run(t *testing.T, newCluster func(t *testing.T) Cluster) {
 		{"QuotaRefusesInvalidInput", quotaInvalid},
 		{"ReplayExactlyOnceUnderConcurrency", replayOnce},
 		{"ReplayForgetsAfterTTL", replayTTL},
-		{"RevocationReachesOtherNode", revocationSpreads},
-		{"RevocationExpires", revocationExpires},
 	}
 	for _, ch := range checks {
 		t.Run(ch.name, func(t *testing.T) {
@@ -390,63 +384,5 @@ func replayTTL(t *testing.T, c Cluster) {
 	}
 	if _, err := c.A.Consume(ctx, "", time.Minute); !errors.Is(err, tiaki.ErrInvalid) {
 		t.Errorf("empty key: error %v, want ErrInvalid", err)
-	}
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// revocationSpreads: the announcing node refuses at once, the other within Propagation.
-func revocationSpreads(t *testing.T, c Cluster) {
-	if err := c.A.Revoke(t.Context(), "tok-1", c.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if !c.A.IsRevoked("tok-1") {
-		t.Fatal("the announcing node does not see its own revocation")
-	}
-	if !eventually(c.Propagation, func() bool { return c.B.IsRevoked("tok-1") }) {
-		t.Fatalf("the other node does not see the revocation within %v", c.Propagation)
-	}
-	if c.A.IsRevoked("tok-2") || c.B.IsRevoked("tok-2") {
-		t.Fatal("an unrelated id is revoked")
-	}
-	if err := c.A.Revoke(t.Context(), "", c.Now().Add(time.Hour)); !errors.Is(err, tiaki.ErrInvalid) {
-		t.Errorf("empty id: error %v, want ErrInvalid", err)
-	}
-}
-
-// revocationExpires: an announcement is forgotten after until, and one already past is no-op.
-func revocationExpires(t *testing.T, c Cluster) {
-	if err := c.A.Revoke(t.Context(), "gone", c.Now().Add(-time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if c.A.IsRevoked("gone") {
-		t.Error("a revocation that ended in the past is in force")
-	}
-	const life = 300 * time.Millisecond
-	until := c.Now().Add(life)
-	if err := c.A.Revoke(t.Context(), "brief", until); err != nil {
-		t.Fatal(err)
-	}
-	if !c.A.IsRevoked("brief") {
-		t.Fatal("not revoked right after Revoke")
-	}
-	if !eventually(c.Propagation, func() bool { return c.B.IsRevoked("brief") }) {
-		t.Fatalf("the other node does not see the revocation within %v", c.Propagation)
-	}
-	c.wait(until.Sub(c.Now()) + 20*time.Millisecond)
-	if c.A.IsRevoked("brief") || c.B.IsRevoked("brief") {
-		t.Fatal("still revoked after until")
 	}
 }

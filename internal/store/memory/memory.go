@@ -1,6 +1,6 @@
 // Package memory keeps Tiaki's fast-changing shared state in process, for a single node: a GCRA
-// rate limiter, fixed-window quota counters, a replay cache and a revocation feed (the
-// interfaces in the root package's limits.go). Every table is sharded with a mutex per shard,
+// rate limiter, fixed-window quota counters and a replay cache (the interfaces in the root
+// package's limits.go). Every table is sharded with a mutex per shard,
 // bounded in size and swept of expired entries, and reads an injectable clock.
 //
 // Start with Store and New, then limiter.go. internal/store/redis provides the same across
@@ -24,7 +24,7 @@ const MaxKeyLen = 1024
 
 // Options configure a Store.
 type Options struct {
-	// MaxKeys bounds the number of keys each table (limits, quotas, replay cache, revocations)
+	// MaxKeys bounds the number of keys each table (limits, quotas, replay cache)
 	// holds; DefaultMaxKeys if zero. A full rate-limit table drops the bucket nearest to full;
 	// the others refuse new keys with ErrFull rather than forget a live entry.
 	MaxKeys int
@@ -32,21 +32,19 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is the in-process implementation of tiaki.RateLimiter, tiaki.QuotaCounter,
-// tiaki.ReplayCache and tiaki.RevocationFeed. It is safe for concurrent use.
+// Store is the in-process implementation of tiaki.RateLimiter, tiaki.QuotaCounter and
+// tiaki.ReplayCache. It is safe for concurrent use.
 type Store struct {
-	now     func() time.Time
-	limits  *table[tat]
-	quotas  *table[window]
-	replay  *table[expiry]
-	revoked *table[expiry]
+	now    func() time.Time
+	limits *table[tat]
+	quotas *table[window]
+	replay *table[expiry]
 }
 
 var (
-	_ tiaki.RateLimiter    = (*Store)(nil)
-	_ tiaki.QuotaCounter   = (*Store)(nil)
-	_ tiaki.ReplayCache    = (*Store)(nil)
-	_ tiaki.RevocationFeed = (*Store)(nil)
+	_ tiaki.RateLimiter  = (*Store)(nil)
+	_ tiaki.QuotaCounter = (*Store)(nil)
+	_ tiaki.ReplayCache  = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -56,11 +54,10 @@ func New(opts Options) *Store {
 		n = DefaultMaxKeys
 	}
 	s := &Store{
-		now:     opts.Now,
-		limits:  newTable[tat](n, true),
-		quotas:  newTable[window](n, false),
-		replay:  newTable[expiry](n, false),
-		revoked: newTable[expiry](n, false),
+		now:    opts.Now,
+		limits: newTable[tat](n, true),
+		quotas: newTable[window](n, false),
+		replay: newTable[expiry](n, false),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -101,40 +98,6 @@ func (s *Store) Consume(_ context.Context, key string, ttl time.Duration) (bool,
 		return false, err
 	}
 	return true, nil
-}
-
-// Revoke implements tiaki.RevocationFeed. On one node the announcement reaches every reader at
-// once.
-func (s *Store) Revoke(_ context.Context, id string, until time.Time) error {
-	if err := checkKey("revoked id", id); err != nil {
-		return err
-	}
-	now := s.now().UnixNano()
-	u := until.UnixNano()
-	if u <= now {
-		return nil // the credential has expired anyway
-	}
-	sh := s.revoked.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e, ok := sh.m[id]
-	if ok && int64(e) >= u {
-		return nil
-	}
-	return s.revoked.put(sh, id, expiry(u), now, ok)
-}
-
-// IsRevoked implements tiaki.RevocationFeed. It takes no lock while nothing is revoked, which
-// is the common case on the request path.
-func (s *Store) IsRevoked(id string) bool {
-	if s.revoked.len() == 0 {
-		return false
-	}
-	sh := s.revoked.shard(id)
-	sh.mu.RLock()
-	e, ok := sh.m[id]
-	sh.mu.RUnlock()
-	return ok && int64(e) > s.now().UnixNano()
 }
 
 // addSat adds two non-negative nanosecond counts without overflowing.

@@ -74,13 +74,6 @@ func TestStrictTablesRefuseWhenFull(t *testing.T) {
 	}
 	full = nil
 	for i := 0; full == nil && i < 10000; i++ {
-		full = s.Revoke(ctx, fmt.Sprint("tok-", i), c.Now().Add(time.Hour))
-	}
-	if !errors.Is(full, ErrFull) {
-		t.Fatalf("revocations never filled: %v", full)
-	}
-	full = nil
-	for i := 0; full == nil && i < 10000; i++ {
 		_, _, full = s.Add(ctx, fmt.Sprint("consumer-", i), time.Hour, 1)
 	}
 	if !errors.Is(full, ErrFull) {
@@ -110,19 +103,6 @@ func TestSweepDropsExpired(t *testing.T) {
 	}
 }
 
-func TestRevocationKeepsLaterUntil(t *testing.T) {
-	t.Parallel()
-	c := newClock()
-	s := New(Options{Now: c.Now})
-	ctx := t.Context()
-	_ = s.Revoke(ctx, "k", c.Now().Add(time.Hour))
-	_ = s.Revoke(ctx, "k", c.Now().Add(time.Minute)) // an earlier end must not shorten it
-	c.Advance(2 * time.Minute)
-	if !s.IsRevoked("k") {
-		t.Fatal("a shorter second announcement shortened the revocation")
-	}
-}
-
 func TestAllowDoesNotAllocate(t *testing.T) {
 	s := New(Options{})
 	l := tiaki.Limit{Rate: 1_000_000, Per: time.Second, Burst: 10}
@@ -130,9 +110,6 @@ func TestAllowDoesNotAllocate(t *testing.T) {
 	_, _ = s.Allow(ctx, "warm", l, 1)
 	if n := testing.AllocsPerRun(1000, func() { _, _ = s.Allow(ctx, "warm", l, 1) }); n != 0 {
 		t.Errorf("Allow allocates %v times per call for a known key", n)
-	}
-	if n := testing.AllocsPerRun(1000, func() { s.IsRevoked("x") }); n != 0 {
-		t.Errorf("IsRevoked allocates %v times per call", n)
 	}
 }
 

@@ -1,11 +1,10 @@
 // Package redis shares Tiaki's fast-changing state between nodes through Redis: the GCRA rate
 // limiter and quota counters (each one atomic Lua script that reads the server's clock, so node
-// clocks do not matter), the replay cache (SET NX PX) and the revocation feed (a key per revoked
-// ID plus PUBLISH, with a subscriber on every node keeping a local copy so that IsRevoked does
-// no I/O). It implements the same interfaces as internal/store/memory and passes the same
-// conformance suite, internal/store/limitstest.
+// clocks do not matter) and the replay cache (SET NX PX). It implements the same interfaces as
+// internal/store/memory and passes the same conformance suite, internal/store/limitstest.
+// (Revocations of access tokens are shared through the SQL store: internal/revocation.)
 //
-// Start with Open and Store; limits.go has the scripts, revocation.go the subscriber.
+// Start with Open and Store; limits.go has the scripts.
 package redis
 
 import (
@@ -40,45 +39,34 @@ type Options struct {
 	Addr     string
 	Username string
 	Password tiaki.Secret
-	// KeyPrefix starts every key and the revocation channel's name (DefaultKeyPrefix if empty),
+	// KeyPrefix starts every key (DefaultKeyPrefix if empty),
 	// so several deployments or tests can share one server. At most 128 bytes.
 	KeyPrefix string
 	// ClientName names this node's connections in CLIENT LIST; empty for none.
 	ClientName string
-	// Logger receives subscriber failures; slog.Default() if nil.
+	// Logger receives the store's failures; slog.Default() if nil.
 	Logger *slog.Logger
 }
 
-// Store is the Redis implementation of tiaki.RateLimiter, tiaki.QuotaCounter,
-// tiaki.ReplayCache and tiaki.RevocationFeed. It is safe for concurrent use. Close it when done.
+// Store is the Redis implementation of tiaki.RateLimiter, tiaki.QuotaCounter and
+// tiaki.ReplayCache. It is safe for concurrent use. Close it when done.
 type Store struct {
 	c      *goredis.Client
 	prefix string
 	log    *slog.Logger
-
-	// revoked is this node's copy of the revocations, kept by the subscriber.
-	revoked *memory.Store
-	channel string
-	cancel  context.CancelFunc
-	done    chan struct{}
-	close   sync.Once
-
-	mu  sync.Mutex
-	sub *goredis.PubSub // the subscriber's current subscription, closed by Close to wake it
+	close  sync.Once
 
 	// breaker fails the request path's calls fast while Redis is unreachable.
 	breaker breaker
 }
 
 var (
-	_ tiaki.RateLimiter    = (*Store)(nil)
-	_ tiaki.QuotaCounter   = (*Store)(nil)
-	_ tiaki.ReplayCache    = (*Store)(nil)
-	_ tiaki.RevocationFeed = (*Store)(nil)
+	_ tiaki.RateLimiter  = (*Store)(nil)
+	_ tiaki.QuotaCounter = (*Store)(nil)
+	_ tiaki.ReplayCache  = (*Store)(nil)
 )
 
-// Open connects to Redis, subscribes to revocations and loads the ones already announced, so
-// that the node refuses revoked credentials from its first request. ctx bounds the whole start.
+// Open connects to Redis. ctx bounds the whole start.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Addr == "" {
 		return nil, fmt.Errorf("redis: address is required: %w", tiaki.ErrInvalid)
@@ -116,45 +104,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("redis: %s: %w", opts.Addr, err)
 	}
-	listenCtx, cancel := context.WithCancel(context.Background())
-	s := &Store{
-		c:       c,
-		prefix:  prefix,
-		log:     log,
-		revoked: memory.New(memory.Options{}),
-		channel: prefix + "revocations",
-		cancel:  cancel,
-		done:    make(chan struct{}),
-	}
+	s := &Store{c: c, prefix: prefix, log: log}
 	s.breaker.ping = func(ctx context.Context) error { return c.Ping(ctx).Err() }
-	ready := make(chan struct{})
-	go s.listen(listenCtx, ready)
-	select {
-	case <-ready:
-		return s, nil
-	case <-ctx.Done():
-		s.Close()
-		return nil, fmt.Errorf("redis: %s: loading revocations: %w", opts.Addr, ctx.Err())
-	}
+	return s, nil
 }
 
-// Close stops the subscriber and closes the connections.
+// Close closes the connections.
 func (s *Store) Close() error {
 	var err error
-	s.close.Do(func() {
-		s.cancel()
-		s.mu.Lock()
-		if s.sub != nil {
-			_ = s.sub.Close()
-		}
-		s.mu.Unlock()
-		<-s.done
-		err = s.c.Close()
-	})
+	s.close.Do(func() { err = s.c.Close() })
 	return err
 }
 
-// key builds a namespaced key: the prefix, a kind ("rl", "q", "jti", "rv"), and the caller's key.
+// key builds a namespaced key: the prefix, a kind ("rl", "q", "jti"), and the caller's key.
 func (s *Store) key(kind, k string) string {
 	return s.prefix + kind + ":" + k
 }

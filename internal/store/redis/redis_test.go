@@ -72,72 +72,11 @@ func TestConformance(t *testing.T) {
 	limitstest.Run(t, func(t *testing.T) limitstest.Cluster {
 		prefix := newPrefix(t, c)
 		return limitstest.Cluster{
-			A:           open(t, Options{KeyPrefix: prefix}),
-			B:           open(t, Options{KeyPrefix: prefix}),
-			Now:         time.Now,
-			Propagation: 5 * time.Second, // catalogue KEY-03, issue 4: refused on every node within 5 s
+			A:   open(t, Options{KeyPrefix: prefix}),
+			B:   open(t, Options{KeyPrefix: prefix}),
+			Now: time.Now,
 		}
 	})
-}
-
-func TestOpenLoadsEarlierRevocations(t *testing.T) {
-	t.Parallel()
-	c := raw(t)
-	prefix := newPrefix(t, c)
-	a := open(t, Options{KeyPrefix: prefix})
-	if err := a.Revoke(t.Context(), "tok:1", time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	// A node that starts later refuses the token from its first request.
-	if b := open(t, Options{KeyPrefix: prefix}); !b.IsRevoked("tok:1") {
-		t.Fatal("a node opened after the revocation does not see it")
-	}
-}
-
-func TestResubscribeReloadsMissedRevocations(t *testing.T) {
-	t.Parallel()
-	c := raw(t)
-	prefix := newPrefix(t, c)
-	name := "tiaki-test-" + strings.Trim(prefix[len("tiaki-test:"):], ":")
-	b := open(t, Options{KeyPrefix: prefix, ClientName: name})
-
-	// A revocation recorded while b was not listening: the key, without the announcement.
-	until := time.Now().Add(time.Hour).UnixMilli()
-	if err := c.Set(t.Context(), prefix+"rv:missed", until, time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if b.IsRevoked("missed") {
-		t.Fatal("revoked before any announcement or reload")
-	}
-	// Cut b's subscription; on resubscribing it reloads and finds the revocation.
-	list, err := c.ClientList(t.Context()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, " name="+name+" ") || !strings.Contains(line, " sub=1 ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if err := c.Do(t.Context(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
-					t.Fatal(err)
-				}
-				killed++
-			}
-		}
-	}
-	if killed != 1 {
-		t.Fatalf("found %d subscriber connections named %s, want 1:\n%s", killed, name, list)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !b.IsRevoked("missed") {
-		if time.Now().After(deadline) {
-			t.Fatal("the missed revocation is not loaded after resubscribing")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestOpenFailsFastAndQuietly(t *testing.T) {
@@ -204,10 +143,6 @@ func TestStoreErrorsWhenServerGone(t *testing.T) {
 	}
 	if _, err := s.Consume(ctx, "k", time.Minute); err == nil {
 		t.Error("Consume succeeded without a server")
-	}
-	// Revoke still protects this node, and says the announcement failed.
-	if err := s.Revoke(ctx, "k", time.Now().Add(time.Hour)); err == nil || !s.IsRevoked("k") {
-		t.Errorf("Revoke without a server: err %v, revoked locally %v", err, s.IsRevoked("k"))
 	}
 }
 

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) tiaki.Store) {
 		{"Users", userTests},
 		{"SigningKeys", signingKeyTests},
 		{"Sessions", sessionTests},
+		{"Revocations", revocationTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
