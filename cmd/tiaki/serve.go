@@ -105,7 +105,10 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 	if n.dataDir, err = g.ensureDataDir(); err != nil {
 		return err
 	}
-	if n.master, err = keys.LoadMasterKey(n.dataDir, m.Getenv); err != nil {
+	// A new master key is saved only once the store is known to hold nothing made under
+	// another (bindMasterKey, below).
+	var masterSrc keys.MasterKeySource
+	if n.master, masterSrc, err = keys.FindMasterKey(n.dataDir, m.Getenv); err != nil {
 		return err
 	}
 	n.cfg, n.embedded, err = g.loadConfig(func() (config.Demo, error) { return demoSecrets(n.master) })
@@ -129,6 +132,9 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		return err
 	}
 	n.closers = append(n.closers, n.store.Close)
+	if err := bindMasterKey(ctx, n.store, n.master, masterSrc); err != nil {
+		return err
+	}
 	if n.shared, err = openSharedState(ctx, n); err != nil {
 		return err
 	}
