@@ -151,7 +151,7 @@ func (s *Server) verifySecret(_ context.Context, stored, presented string) error
 		return errSecretMismatch
 	}
 	if !s.secrets.Verify(presented, []byte(stored)) {
-		return errSecretMismatch
+		return secretMismatch(presented)
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func (v *checker) clientAuth(key string, cl Client) {
 	case m.UsesSecret() && cl.Secret.IsZero():
 		v.errorf(key+".secret", "is required for %s", m)
 	case m.UsesSecret() && len(cl.Secret.Reveal()) < minClientSecret:
-		v.errorf(key+".secret", "must be at least %d characters: it is stored as a fast keyed hash, which only a high-entropy secret makes safe (try: openssl rand -base64 32)", minClientSecret)
+		v.errorf(key+".secret", "must be at least %d characters: it is stored as a fast keyed hash, which only a high-entropy secret makes safe (try: openssl rand -hex 32, URL-safe)", minClientSecret)
 	case !m.UsesSecret() && !cl.Secret.IsZero():
 		v.errorf(key+".secret", "is not used by %s; remove it", m)
 	}
