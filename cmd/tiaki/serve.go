@@ -93,6 +93,10 @@ type node struct {
 	// shared holds rate limits, quotas, replay caches and revocations (memory or Redis).
 	shared  *sharedState
 	closers []func() error
+
+	// redisFailsClosed is set while the configuration has an API that refuses requests when
+	// Redis is down, so /readyz says not ready rather than degraded (ready.go).
+	redisFailsClosed atomic.Bool
 }
 
 func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error) {
@@ -138,6 +142,7 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 	if n.shared, err = openSharedState(ctx, n); err != nil {
 		return err
 	}
+	n.redisFailsClosed.Store(redisFailsClosed(n.cfg))
 
 	if n.pki, err = certs.EnsureDevPKI(n.dataDir, time.Now()); err != nil {
 		return err
@@ -399,14 +404,10 @@ func (n *node) opsHandler(withPprof bool) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		status, body := n.readiness(ctx)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := n.store.Ping(ctx); err != nil {
-			n.logger.WarnContext(r.Context(), "not ready: store unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("store unreachable\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
 	})
 	mux.Handle("GET /metrics", n.metrics.Handler())
 	return mux

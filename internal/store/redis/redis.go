@@ -45,7 +45,7 @@ type Options struct {
 	KeyPrefix string
 	// ClientName names this node's connections in CLIENT LIST; empty for none.
 	ClientName string
-	// Logger receives subscriber failures; slog.Default() if nil.
+	// Logger receives subscriber failures and go-redis's own log lines; slog.Default() if nil.
 	Logger *slog.Logger
 }
 
@@ -94,6 +94,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	routeLibraryLog(log)
 	c := goredis.NewClient(&goredis.Options{
 		Addr:         opts.Addr,
 		Username:     opts.Username,
