@@ -97,6 +97,10 @@ func (v *checker) clients() {
 		if cl.AccessTokenFormat != "" {
 			v.oneOf(key+".access_token_format", cl.AccessTokenFormat, "jwt", "opaque")
 		}
+		// The server signs ID tokens only with the algorithms it keeps a key for.
+		if alg := cl.IDTokenSignedResponseAlg; alg != "" && !slices.Contains(v.c.Keys.Algorithms, alg) {
+			v.errorf(key+".id_token_signed_response_alg", "%s is not among keys.algorithms (%s)", quoteShort(alg), strings.Join(v.c.Keys.Algorithms, ", "))
+		}
 	}
 }
 
