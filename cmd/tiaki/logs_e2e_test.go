@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,23 +74,33 @@ apis:
 	if resp, _ := r.get(t, "https://"+r.Gateway+"/keyed/x"); resp.StatusCode != 401 {
 		t.Fatalf("keyed API without a key: %d", resp.StatusCode)
 	}
-	// A client that gives up while the upstream is still thinking.
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+r.Gateway+"/slow/x", nil)
-	go func() {
-		<-arrived
-		cancel()
-	}()
-	if resp, err := r.client.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("slow request answered %d, want the client to have given up", resp.StatusCode)
-	}
-	eventually(t, 10*time.Second, func() string {
-		if !strings.Contains(r.stderr.String(), `"status":499`) {
-			return "no 499 audit line yet:\n" + r.stderr.String()
+	// A client that gives up while the upstream is still thinking, over HTTP/2 and over
+	// HTTP/1.1 (the gateway's own h1 server notices a closed connection its own way).
+	h1Transport := r.client.Transport.(*http.Transport).Clone()
+	h1Transport.ForceAttemptHTTP2 = false
+	h1Transport.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	h1Transport.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	for i, c := range []*http.Client{r.client, {Transport: h1Transport}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+r.Gateway+"/slow/x", nil)
+		go func() {
+			<-arrived
+			cancel()
+		}()
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("slow request answered %d, want the client to have given up", resp.StatusCode)
+		} else if !errors.Is(err, context.Canceled) {
+			t.Fatalf("slow request: %v, want the client to have given up", err)
 		}
-		return ""
-	})
+		eventually(t, 10*time.Second, func() string {
+			// The audit line; the process log's line about it has no reason.
+			if n := strings.Count(r.stderr.String(), `"reason":"client closed the request"`); n < i+1 {
+				return fmt.Sprintf("%d audit lines with 499, want %d:\n%s", n, i+1, r.stderr.String())
+			}
+			return ""
+		})
+	}
 	// A reload.
 	writeAtomic(t, cfgPath, cfg(`  - name: added
     upstream: builtin:echo
@@ -131,7 +143,7 @@ apis:
 	if m := regexp.MustCompile(`"[a-z_]+":\d{10,}[,}]`).FindString(out); m != "" {
 		t.Errorf("a nanosecond integer in the log: %s", m)
 	}
-	if !strings.Contains(string(metrics), `tiaki_gateway_requests_total{code="499",consumer="",route="slow"} 1`) {
+	if !strings.Contains(string(metrics), `tiaki_gateway_requests_total{code="499",consumer="",route="slow"} 2`) {
 		t.Errorf("metrics do not count the 499:\n%s", grepLines(string(metrics), "tiaki_gateway_requests_total"))
 	}
 	if strings.Contains(string(metrics), `code="504"`) {
