@@ -457,7 +457,10 @@ func (m *Manager) current() *view {
 	now := m.opts.Now()
 	for {
 		v := m.view.Load()
-		if v.covers(now) {
+		// A view from after now serves too: this reader read the clock, then lagged behind
+		// a reload that already saw a later key event (and may have pruned keys that
+		// signed at now).
+		if v.covers(now) || now.Before(v.from) {
 			return v
 		}
 		nv := buildView(v.set, now, m.opts.Algorithms)
