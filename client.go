@@ -55,6 +55,10 @@ type Client struct {
 	Scopes       []string
 	// AccessTokenFormat overrides the server default: "jwt" or "opaque"; empty means default.
 	AccessTokenFormat string
+	// IDTokenSigningAlg is the client's id_token_signed_response_alg (OIDC Registration §2):
+	// the JWS algorithm of its ID tokens; empty means the server's default (RS256 when an RS256
+	// key is kept).
+	IDTokenSigningAlg string
 	Source            Source
 	CreatedAt         time.Time
 	UpdatedAt         time.Time

@@ -58,8 +58,8 @@ func (d *cliData) runtimeClient(ctx context.Context, id, change string) (*tiaki.
 }
 
 type clientFlags struct {
-	id, name, authMethod, jwksFile, format string
-	grantTypes, scopes, redirectURIs       []string
+	id, name, authMethod, jwksFile, format, idTokenAlg string
+	grantTypes, scopes, redirectURIs                   []string
 }
 
 func (m *Main) clientCreateCommand(g *globals) *cobra.Command {
@@ -85,7 +85,7 @@ and client_secret_post a 256-bit secret is generated and printed once, alone on 
 				return usageError{errors.New("--name must be printable text of at most 200 characters")}
 			}
 			cl := config.Client{ID: f.id, Name: f.name, AuthMethod: tiaki.AuthMethod(f.authMethod), GrantTypes: f.grantTypes,
-				Scopes: f.scopes, RedirectURIs: f.redirectURIs, AccessTokenFormat: f.format}
+				Scopes: f.scopes, RedirectURIs: f.redirectURIs, AccessTokenFormat: f.format, IDTokenSignedResponseAlg: f.idTokenAlg}
 			if f.jwksFile != "" {
 				raw, err := clientReadFile(f.jwksFile, maxJWKSFile)
 				if err != nil {
@@ -108,7 +108,8 @@ and client_secret_post a 256-bit secret is generated and printed once, alone on 
 			now := time.Now().UTC()
 			rec := &tiaki.Client{ID: cl.ID, Name: cl.Name, AuthMethod: cl.AuthMethod, JWKS: cl.JWKS,
 				RedirectURIs: cl.RedirectURIs, GrantTypes: cl.GrantTypes, Scopes: cl.Scopes,
-				AccessTokenFormat: cl.AccessTokenFormat, Source: tiaki.SourceRuntime, CreatedAt: now, UpdatedAt: now}
+				AccessTokenFormat: cl.AccessTokenFormat, IDTokenSigningAlg: cl.IDTokenSignedResponseAlg,
+				Source: tiaki.SourceRuntime, CreatedAt: now, UpdatedAt: now}
 			var secret tiaki.Secret
 			if rec.AuthMethod.UsesSecret() {
 				if secret, err = keys.GenerateSecret(); err != nil {
@@ -142,6 +143,7 @@ and client_secret_post a 256-bit secret is generated and printed once, alone on 
 	fl.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "a redirect URI, matched exactly (repeat for more)")
 	fl.StringVar(&f.jwksFile, "jwks-file", "", "the client's public JSON Web Key Set, for private_key_jwt")
 	fl.StringVar(&f.format, "access-token-format", "", "jwt | opaque (default: tokens.access_token_format)")
+	fl.StringVar(&f.idTokenAlg, "id-token-alg", "", "the JWS algorithm of the client's ID tokens, one of keys.algorithms (default: RS256 when kept)")
 	return cmd
 }
 
@@ -154,6 +156,7 @@ type clientView struct {
 	Scopes            []string  `json:"scopes"`
 	RedirectURIs      []string  `json:"redirect_uris,omitempty"`
 	AccessTokenFormat string    `json:"access_token_format,omitempty"`
+	IDTokenAlg        string    `json:"id_token_signed_response_alg,omitempty"`
 	HasJWKS           bool      `json:"has_jwks,omitempty"`
 	TLSSubject        string    `json:"tls_subject,omitempty"`
 	Source            string    `json:"source"`
@@ -164,7 +167,7 @@ type clientView struct {
 func viewOf(c *tiaki.Client) clientView {
 	return clientView{ID: c.ID, Name: c.Name, AuthMethod: string(c.AuthMethod), GrantTypes: clientNonNil(c.GrantTypes),
 		Scopes: clientNonNil(c.Scopes), RedirectURIs: c.RedirectURIs, AccessTokenFormat: c.AccessTokenFormat,
-		HasJWKS: len(c.JWKS) > 0, TLSSubject: c.TLSSubject, Source: string(c.Source),
+		IDTokenAlg: c.IDTokenSigningAlg, HasJWKS: len(c.JWKS) > 0, TLSSubject: c.TLSSubject, Source: string(c.Source),
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 }
 

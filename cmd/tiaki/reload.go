@@ -126,6 +126,7 @@ func (rl *reloader) reload(why string) {
 	if old := n.routes.Swap(rs); old != nil {
 		old.close()
 	}
+	n.redisFailsClosed.Store(redisFailsClosed(cfg))
 	names := make([]string, len(cfg.APIs))
 	for i, a := range cfg.APIs {
 		names[i] = a.Name

@@ -99,6 +99,10 @@ type node struct {
 	revocations *revocation.List
 	auth        atomic.Pointer[authserver.Server]
 	closers     []func() error
+
+	// redisFailsClosed is set while the configuration has an API that refuses requests when
+	// Redis is down, so /readyz says not ready rather than degraded (ready.go).
+	redisFailsClosed atomic.Bool
 }
 
 func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error) {
@@ -111,7 +115,10 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 	if n.dataDir, err = g.ensureDataDir(); err != nil {
 		return err
 	}
-	if n.master, err = keys.LoadMasterKey(n.dataDir, m.Getenv); err != nil {
+	// A new master key is saved only once the store is known to hold nothing made under
+	// another (bindMasterKey, below).
+	var masterSrc keys.MasterKeySource
+	if n.master, masterSrc, err = keys.FindMasterKey(n.dataDir, m.Getenv); err != nil {
 		return err
 	}
 	n.cfg, n.embedded, err = g.loadConfig(func() (config.Demo, error) { return demoSecrets(n.master) })
@@ -135,9 +142,13 @@ func (m *Main) serve(ctx context.Context, g *globals, f *serveFlags) (err error)
 		return err
 	}
 	n.closers = append(n.closers, n.store.Close)
+	if err := bindMasterKey(ctx, n.store, n.master, masterSrc); err != nil {
+		return err
+	}
 	if n.shared, err = openSharedState(ctx, n); err != nil {
 		return err
 	}
+	n.redisFailsClosed.Store(redisFailsClosed(n.cfg))
 
 	if n.pki, err = certs.EnsureDevPKI(n.dataDir, time.Now()); err != nil {
 		return err
@@ -400,14 +411,10 @@ func (n *node) opsHandler(withPprof bool) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		status, body := n.readiness(ctx)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := n.store.Ping(ctx); err != nil {
-			n.logger.WarnContext(r.Context(), "not ready: store unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("store unreachable\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
 	})
 	mux.Handle("GET /metrics", n.metrics.Handler())
 	return mux

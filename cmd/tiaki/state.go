@@ -20,6 +20,8 @@ type sharedState struct {
 	fallback tiaki.RateLimiter
 	quotas   tiaki.QuotaCounter
 	replay   tiaki.ReplayCache
+	// redis is the Redis connection when redis.addr is set, nil otherwise; /readyz pings it.
+	redis *redis.Store
 }
 
 func openSharedState(ctx context.Context, n *node) (*sharedState, error) {
@@ -39,5 +41,5 @@ func openSharedState(ctx context.Context, n *node) (*sharedState, error) {
 		return nil, n.cfg.Errorf("redis.addr", "%v", fmt.Errorf("redis: %w", err))
 	}
 	n.closers = append(n.closers, rd.Close)
-	return &sharedState{limiter: rd, fallback: local, quotas: rd, replay: rd}, nil
+	return &sharedState{limiter: rd, fallback: local, quotas: rd, replay: rd, redis: rd}, nil
 }

@@ -83,6 +83,7 @@ func clientRecord(c config.Client, n *node, now time.Time) *tiaki.Client {
 		GrantTypes:        c.GrantTypes,
 		Scopes:            c.Scopes,
 		AccessTokenFormat: c.AccessTokenFormat,
+		IDTokenSigningAlg: c.IDTokenSignedResponseAlg,
 		Source:            tiaki.SourceConfig,
 		CreatedAt:         now,
 		UpdatedAt:         now,

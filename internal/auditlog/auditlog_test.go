@@ -45,7 +45,7 @@ func TestJSONSink(t *testing.T) {
 		"rule": "invalid-api-key", "reason": "unknown API key ID",
 	}, {
 		"time": "2026-05-01T02:03:04.567Z", "level": "WARN", "msg": "security.auth_failures_burst",
-		"client_ip": "203.0.113.9", "count": 20.0, "window_s": 60.0,
+		"client_ip": "203.0.113.9", "count": 20.0, "window_ms": 60000.0,
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)

@@ -13,6 +13,10 @@ import (
 // for accurate timestamps; one fixed zone and width keeps lines sortable as text).
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
+// Milliseconds is how every log line, audit and process alike, writes a duration: a float
+// number of milliseconds, to the microsecond, in a field whose name ends in _ms.
+func Milliseconds(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // JSONSink writes each event as one JSON object per line. The audit stream is separate from
 // the process log, so it can go to its own file or collector and keep its own retention.
 //
@@ -79,15 +83,15 @@ func (s *JSONSink) Emit(e *Event) {
 	}
 	if e.Latency > 0 {
 		b = append(b, `,"latency_ms":`...)
-		b = strconv.AppendFloat(b, float64(e.Latency.Microseconds())/1000, 'f', -1, 64)
+		b = strconv.AppendFloat(b, Milliseconds(e.Latency), 'f', -1, 64)
 	}
 	b = appendField(b, "rule", e.Rule)
 	b = appendField(b, "reason", e.Reason)
 	if e.Count > 0 {
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(e.Count), 10)
-		b = append(b, `,"window_s":`...)
-		b = strconv.AppendFloat(b, e.Window.Seconds(), 'f', -1, 64)
+		b = append(b, `,"window_ms":`...)
+		b = strconv.AppendFloat(b, Milliseconds(e.Window), 'f', -1, 64)
 	}
 	b = append(b, "}\n"...)
 	s.mu.Lock()

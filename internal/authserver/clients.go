@@ -183,6 +183,8 @@ func toEngineClient(c *tiaki.Client) goidc.Client {
 			ScopeIDs:                    strings.Join(c.Scopes, " "),
 			TokenAuthnMethod:            goidc.AuthnMethod(c.AuthMethod),
 			TLSSubjectDistinguishedName: c.TLSSubject,
+			// Empty: the engine's default, RS256 when a key allows it (idTokenAlgs).
+			IDTokenSigAlg: goidc.SignatureAlgorithm(c.IDTokenSigningAlg),
 		},
 	}
 	if len(c.JWKS) > 0 {

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,6 +85,20 @@ func decodeBasic(r *http.Request) *oauthError {
 }
 
 var errBadBasic = errors.New("malformed HTTP Basic credentials")
+
+// secretMismatch is the cause logged for a secret that does not match, with a hint when the
+// secret as received shows the likely reason: a space is what a '+' sent without form-encoding
+// becomes. RFC 6749 §2.3.1 has clients form-encode the ID and secret before HTTP Basic
+// encodes them (curl -u does not), and a client_secret_post body is a form; a base64 secret
+// with '+' then fails. The hint never quotes the secret.
+func secretMismatch(presented string) error {
+	if strings.ContainsRune(presented, ' ') {
+		return fmt.Errorf("%w; hint: the secret received holds a space, which is what a '+' sent without form-encoding becomes "+
+			"(RFC 6749 §2.3.1: HTTP Basic credentials are form-encoded first, '+' as %%2B and '%%' as %%25); "+
+			"encode it, or use URL-safe secrets (openssl rand -hex 32)", errSecretMismatch)
+	}
+	return errSecretMismatch
+}
 
 // parseBasic returns the form-URL-decoded client ID and secret of r's Basic credentials. An ID
 // holding a colon cannot be passed on (Basic splits at the first colon) and is refused.

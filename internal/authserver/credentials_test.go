@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -57,4 +58,36 @@ func FuzzParseBasic(f *testing.F) {
 			t.Fatalf("round trip: %q %q -> %q %q %v", id, secret, gotID, gotSecret, ok)
 		}
 	})
+}
+
+// TestUnencodedPlusInBasicSecretIsHinted is issue #11 item 19: a secret with '+' sent as is
+// through HTTP Basic (curl -u) arrives with a space, fails, and the log says why, without the
+// secret. The same secret form-encoded (RFC 6749 §2.3.1) works, and a plainly wrong secret
+// gets no hint.
+func TestUnencodedPlusInBasicSecretIsHinted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"payments:read"}}
+	resp, body := e.call(t, "/token", form, rawBasic("billing-service:"+billingSecret))
+	if resp.StatusCode != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Fatalf("raw '+' in the secret: %d %v, want 401 invalid_client", resp.StatusCode, body)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "client secret does not match; hint:") || !strings.Contains(logs, "%2B") {
+		t.Errorf("no form-encoding hint in the log:\n%s", logs)
+	}
+	for _, leak := range []string{billingSecret, strings.ReplaceAll(billingSecret, "+", " "), "secret with=specials"} {
+		if strings.Contains(logs, leak) {
+			t.Errorf("the log quotes the secret (%q):\n%s", leak, logs)
+		}
+	}
+	if resp, body := e.call(t, "/token", form, basic("billing-service", billingSecret)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("form-encoded secret: %d %v", resp.StatusCode, body)
+	}
+
+	e2 := newEnv(t)
+	e2.call(t, "/token", form, basic("demo-client", "wrong-secret"))
+	if logs := e2.logs.String(); !strings.Contains(logs, "client secret does not match") || strings.Contains(logs, "hint:") {
+		t.Errorf("a wrong secret without a space: want the plain refusal, no hint:\n%s", logs)
+	}
 }

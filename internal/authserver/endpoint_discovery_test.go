@@ -39,7 +39,8 @@ func TestMetadataGolden(t *testing.T) {
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			t.Parallel()
-			deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Sealer: testSealer, Keys: newFakeKeys(t, "k1"), Logger: discardLogger()}
+			// The keys a default configuration keeps: ES256 and RS256 (OIDC Discovery §3).
+			deps := Deps{Clients: fixtureClients(), Secrets: testSecrets, Sealer: testSealer, Keys: newDefaultFakeKeys(t), Logger: discardLogger()}
 			if tc.people {
 				deps.Sessions, deps.Users, deps.Limiter = newFakeSessions(), fakeUsers{}, newFakeLimiter(time.Now)
 				deps.Replay = &fakeReplay{}

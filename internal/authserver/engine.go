@@ -15,12 +15,7 @@ import (
 // buildEngine configures the go-oidc provider. Every option is here, each with the reason it
 // is on; the flows for people add theirs in peopleOptions.
 func (s *Server) buildEngine() (http.Handler, error) {
-	alg := goidc.SignatureAlgorithm(s.cfg.SigningAlgorithm)
-	idTokenAlgs := []goidc.SignatureAlgorithm{}
-	if alg != goidc.RS256 && s.keys.hasPrivate(string(goidc.RS256)) {
-		// OIDC Discovery expects RS256 among the ID token algorithms when a key allows it.
-		idTokenAlgs = append(idTokenAlgs, goidc.RS256)
-	}
+	idTokenAlg, idTokenAlgs := s.keys.idTokenAlgs(s.cfg.SigningAlgorithm)
 	scopes := make([]goidc.Scope, 0, len(s.cfg.Scopes))
 	for _, sc := range s.cfg.Scopes {
 		scopes = append(scopes, goidc.NewScope(sc))
@@ -32,7 +27,7 @@ func (s *Server) buildEngine() (http.Handler, error) {
 		provider.WithJWKSEndpoint(PathJWKS),
 		provider.WithTokenIntrospectionEndpoint(PathIntrospect),
 		provider.WithTokenRevocationEndpoint(PathRevoke),
-		provider.WithIDTokenSignatureAlgs(alg, idTokenAlgs...),
+		provider.WithIDTokenSignatureAlgs(idTokenAlg, idTokenAlgs...),
 		provider.WithScopes(scopes...),
 
 		// Clients: the engine finds clients only among static ones or through its dynamic
@@ -151,7 +146,7 @@ func (s *Server) verifySecret(_ context.Context, stored, presented string) error
 		return errSecretMismatch
 	}
 	if !s.secrets.Verify(presented, []byte(stored)) {
-		return errSecretMismatch
+		return secretMismatch(presented)
 	}
 	return nil
 }

@@ -105,6 +105,27 @@ func (k *keyCache) hasPrivate(alg string) bool {
 	return false
 }
 
+// idTokenAlgs returns the algorithm that signs ID tokens by default and the others a client
+// may choose (id_token_signed_response_alg): every algorithm a private key can sign with.
+// The default is RS256 when a key allows it: OIDC Discovery §3 requires RS256 among
+// id_token_signing_alg_values_supported, and OIDC Registration §2 makes it the default of
+// id_token_signed_response_alg, so a relying party that names no algorithm expects it. Without
+// an RS256 key (profile fapi2 forbids RS256) ID tokens are signed like access tokens.
+func (k *keyCache) idTokenAlgs(accessAlg string) (goidc.SignatureAlgorithm, []goidc.SignatureAlgorithm) {
+	def := goidc.SignatureAlgorithm(accessAlg)
+	if k.hasPrivate(string(goidc.RS256)) {
+		def = goidc.RS256
+	}
+	var others []goidc.SignatureAlgorithm
+	for _, key := range k.snapshot().set.Keys {
+		alg := goidc.SignatureAlgorithm(key.Algorithm)
+		if alg != def && !slices.Contains(others, alg) && k.hasPrivate(key.Algorithm) {
+			others = append(others, alg)
+		}
+	}
+	return def, others
+}
+
 // check fails unless the keys can sign with alg and every private key has a key ID, which the
 // engine's introspection needs to find the verification key.
 func (k *keyCache) check(alg string) error {

@@ -140,6 +140,9 @@ type Client struct {
 	GrantTypes        []string `yaml:"grant_types" json:"grant_types"`
 	Scopes            []string `yaml:"scopes" json:"scopes"`
 	AccessTokenFormat string   `yaml:"access_token_format" json:"access_token_format,omitempty"` // "" | jwt | opaque
+	// IDTokenSignedResponseAlg is the JWS algorithm of the client's ID tokens (OIDC Registration
+	// §2), one of keys.algorithms; empty means the server's default (RS256 when kept).
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
 }
 
 // API is one API the gateway protects.

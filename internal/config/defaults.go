@@ -44,7 +44,14 @@ func (c *Config) applyDefaults() {
 	setDefault(d, "listen.ops", &c.Listen.Ops, DefaultOpsAddr)
 	setDefault(d, "store.driver", &c.Store.Driver, "sqlite")
 	setDefault(d, "store.outage_grace", &c.Store.OutageGrace, Duration{DefaultOutageGrace})
-	setDefault(d, "keys.algorithms", &c.Keys.Algorithms, []string{"PS256", "ES256"})
+	// ES256 signs access tokens (cheap to sign and verify). RS256 is there for ID tokens: OIDC
+	// Discovery §3 has id_token_signing_alg_values_supported include it, and OIDC Registration
+	// §2 makes it a client's default. FAPI 2.0 (§5.4.1) forbids RS256, so fapi2 keeps PS256.
+	algs := []string{"ES256", "RS256"}
+	if c.Profile == "fapi2" {
+		algs = []string{"PS256", "ES256"}
+	}
+	setDefault(d, "keys.algorithms", &c.Keys.Algorithms, algs)
 	setDefault(d, "keys.rotate_every", &c.Keys.RotateEvery, Duration{720 * time.Hour})
 	setDefault(d, "keys.prepublish", &c.Keys.Prepublish, Duration{time.Hour})
 	setDefault(d, "tokens.access_token_ttl", &c.Tokens.AccessTokenTTL, Duration{10 * time.Minute})

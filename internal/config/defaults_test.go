@@ -25,7 +25,7 @@ func TestEmptyFileIsAllDefaults(t *testing.T) {
 			Log:     Log{Level: "info", Format: "auto"},
 			Listen:  Listen{AuthServer: "127.0.0.1:8443", Gateway: "127.0.0.1:8444", Ops: "127.0.0.1:9090"},
 			Store:   Store{Driver: "sqlite", OutageGrace: Duration{DefaultOutageGrace}},
-			Keys:    Keys{Algorithms: []string{"PS256", "ES256"}, RotateEvery: Duration{720 * time.Hour}, Prepublish: Duration{time.Hour}},
+			Keys:    Keys{Algorithms: []string{"ES256", "RS256"}, RotateEvery: Duration{720 * time.Hour}, Prepublish: Duration{time.Hour}},
 			Tokens: Tokens{
 				AccessTokenTTL:       Duration{10 * time.Minute},
 				RefreshTokenTTL:      Duration{24 * time.Hour},

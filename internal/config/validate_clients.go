@@ -97,6 +97,10 @@ func (v *checker) clients() {
 		if cl.AccessTokenFormat != "" {
 			v.oneOf(key+".access_token_format", cl.AccessTokenFormat, "jwt", "opaque")
 		}
+		// The server signs ID tokens only with the algorithms it keeps a key for.
+		if alg := cl.IDTokenSignedResponseAlg; alg != "" && !slices.Contains(v.c.Keys.Algorithms, alg) {
+			v.errorf(key+".id_token_signed_response_alg", "%s is not among keys.algorithms (%s)", quoteShort(alg), strings.Join(v.c.Keys.Algorithms, ", "))
+		}
 	}
 }
 
@@ -134,7 +138,7 @@ func (v *checker) clientAuth(key string, cl Client) {
 	case m.UsesSecret() && cl.Secret.IsZero():
 		v.errorf(key+".secret", "is required for %s", m)
 	case m.UsesSecret() && len(cl.Secret.Reveal()) < minClientSecret:
-		v.errorf(key+".secret", "must be at least %d characters: it is stored as a fast keyed hash, which only a high-entropy secret makes safe (try: openssl rand -base64 32)", minClientSecret)
+		v.errorf(key+".secret", "must be at least %d characters: it is stored as a fast keyed hash, which only a high-entropy secret makes safe (try: openssl rand -hex 32, URL-safe)", minClientSecret)
 	case !m.UsesSecret() && !cl.Secret.IsZero():
 		v.errorf(key+".secret", "is not used by %s; remove it", m)
 	}

@@ -74,8 +74,12 @@ type Gateway struct {
 	clientIP  func(*http.Request) string
 	now       func() time.Time
 
-	unknown, badPath, serverError, badGateway, timeout *policy.Denial
+	unknown, badPath, serverError, badGateway, timeout, clientClosed *policy.Denial
 }
+
+// StatusClientClosedRequest is nginx's 499: the client closed the request before the response.
+// The audit line and the metrics carry it, never 504: the upstream did not fail.
+const StatusClientClosedRequest = 499
 
 // Header values every response shares; len == cap, so nobody's Add writes into them.
 var (
@@ -122,6 +126,9 @@ func New(routes []Route, opts Options) (*Gateway, error) {
 		Detail: "The API's backend could not be reached.", Reason: "upstream unreachable or failed"}
 	g.timeout = &policy.Denial{Status: http.StatusGatewayTimeout, Type: "gateway-timeout", Title: "Gateway timeout",
 		Detail: "The API's backend did not answer in time.", Reason: "upstream timed out"}
+	// nginx's 499: no client receives it, but the audit line and the metrics say what happened.
+	g.clientClosed = &policy.Denial{Status: StatusClientClosedRequest, Type: "client-closed-request",
+		Title: "Client closed request", Reason: "client closed the request"}
 	g.withID = web.RequestID(http.HandlerFunc(g.serve))
 	if opts.Metrics != nil {
 		g.metrics = newMetrics()

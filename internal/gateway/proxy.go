@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -207,6 +208,10 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 		d, failed = policy.RequestTimeout, false // the client's body, not the upstream, was late
 	case errors.As(err, &tooLarge):
 		d, failed = rt.tooLarge, false
+	case errors.Is(r.Context().Err(), context.Canceled):
+		// The client went away (its connection closed, which cancels the request): not the
+		// upstream's fault, whatever error the interrupted exchange returned.
+		d, failed = g.clientClosed, false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(r.Context().Err(), context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		d = g.timeout
@@ -223,8 +228,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, rt *route, 
 		g.deny(w, r, d) // the client's doing: the audit event records it
 		return
 	}
-	g.log.WarnContext(r.Context(), "gateway: upstream exchange failed",
-		"route", rt.Name, "request_id", web.RequestIDFrom(r.Context()), "status", d.Status, "err", err)
+	level, msg := slog.LevelWarn, "gateway: upstream exchange failed"
+	if d == g.clientClosed {
+		level, msg = slog.LevelInfo, "gateway: client closed the request"
+	}
+	g.log.Log(r.Context(), level, msg, "route", rt.Name, "request_id", web.RequestIDFrom(r.Context()), "status", d.Status, "err", err)
 	g.deny(w, r, d)
 }
 

@@ -455,14 +455,21 @@ func (m *Manager) Keys() []tiaki.SigningKey {
 // then it is rebuilt from the loaded keys, without touching the store.
 func (m *Manager) current() *view {
 	now := m.opts.Now()
-	v := m.view.Load()
-	if v.covers(now) {
-		return v
+	for {
+		v := m.view.Load()
+		// A view from after now serves too: this reader read the clock, then lagged behind
+		// a reload that already saw a later key event (and may have pruned keys that
+		// signed at now).
+		if v.covers(now) || now.Before(v.from) {
+			return v
+		}
+		nv := buildView(v.set, now, m.opts.Algorithms)
+		if m.view.CompareAndSwap(v, nv) {
+			return nv
+		}
+		// A reload swapped in newer keys meanwhile. The older set may not serve now (its
+		// newest key retired, and the key after it is only in the newer set), so look again.
 	}
-	nv := buildView(v.set, now, m.opts.Algorithms)
-	// If a reload swapped in newer keys meanwhile, keep its snapshot; ours still serves now.
-	m.view.CompareAndSwap(v, nv)
-	return nv
 }
 
 func compareActivation(a, b tiaki.SigningKey) int {

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -66,34 +67,95 @@ func NewMasterKey(raw []byte) (*MasterKey, error) {
 	return mk, nil
 }
 
-// LoadMasterKey returns the master key from the environment variable TIAKI_MASTER_KEY (32 bytes
+// MasterKeySource says where a master key came from, so that a message can tell an operator
+// what to set or restore.
+type MasterKeySource struct {
+	// Env is set when the key came from TIAKI_MASTER_KEY.
+	Env bool
+	// Path is the key file: the one read, or, with New, the one SaveMasterKey writes.
+	Path string
+	// New is set when FindMasterKey found no key and generated one that is not saved yet.
+	New bool
+}
+
+// String names the source: the environment variable or the file.
+func (s MasterKeySource) String() string {
+	if s.Env {
+		return EnvMasterKey
+	}
+	return s.Path
+}
+
+// FindMasterKey returns the master key from the environment variable TIAKI_MASTER_KEY (32 bytes
 // as base64, standard or URL alphabet, padded or not, or as 64 hex characters) or else from
-// <dataDir>/master.key, creating that file with a new random key on first start. getenv is
-// os.Getenv outside tests.
+// <dataDir>/master.key. When neither holds a key it generates one and returns it with src.New
+// set, without writing it: the caller first makes sure that the store holds nothing sealed
+// under another key (CheckMasterKey), then calls SaveMasterKey. A shared store (PostgreSQL)
+// reached from a machine without the key would otherwise get a fresh key whose secrets and API
+// keys never work anywhere else. getenv is os.Getenv outside tests.
 //
 // A key file that group or others may read is refused, as ssh refuses such private keys: the
 // master key protects every signing key. A corrupt key file is an error and is never
 // overwritten, since replacing it would orphan every key sealed under it.
-func LoadMasterKey(dataDir string, getenv func(string) string) (*MasterKey, error) {
+func FindMasterKey(dataDir string, getenv func(string) string) (*MasterKey, MasterKeySource, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	if v := getenv(EnvMasterKey); v != "" {
+		src := MasterKeySource{Env: true}
 		raw, err := parseMasterKey(v)
 		if err != nil {
 			// The value is never echoed: a near-miss key is still mostly a key.
-			return nil, fmt.Errorf("keys: %s: %w", EnvMasterKey, err)
+			return nil, src, fmt.Errorf("keys: %s: %w", EnvMasterKey, err)
 		}
-		return NewMasterKey(raw)
+		mk, err := NewMasterKey(raw)
+		return mk, src, err
 	}
 	if dataDir == "" {
-		return nil, fmt.Errorf("keys: no master key: set %s or configure a data directory", EnvMasterKey)
+		return nil, MasterKeySource{}, fmt.Errorf("keys: no master key: set %s or configure a data directory", EnvMasterKey)
 	}
-	path := filepath.Join(dataDir, MasterKeyFile)
-	raw, err := readMasterKeyFile(path)
+	src := MasterKeySource{Path: filepath.Join(dataDir, MasterKeyFile)}
+	raw, err := readMasterKeyFile(src.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		raw, err = createMasterKeyFile(dataDir, path)
+		src.New = true
+		raw = make([]byte, MasterKeySize)
+		if _, err = rand.Read(raw); err != nil {
+			err = fmt.Errorf("keys: generating master key: %w", err)
+		}
 	}
+	if err != nil {
+		return nil, src, err
+	}
+	mk, err := NewMasterKey(raw)
+	return mk, src, err
+}
+
+// SaveMasterKey writes a key that FindMasterKey generated (src.New) to src.Path; for any other
+// source it does nothing. If another process created the file meanwhile with another key, it
+// fails rather than replace that key: whatever that process sealed depends on it.
+func SaveMasterKey(mk *MasterKey, src MasterKeySource) error {
+	if !src.New {
+		return nil
+	}
+	raw, err := createMasterKeyFile(filepath.Dir(src.Path), src.Path, mk.key)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare(raw, mk.key) != 1 {
+		return fmt.Errorf("keys: another process created %s at the same moment; run the command again to use that key", src.Path)
+	}
+	return nil
+}
+
+// LoadMasterKey is FindMasterKey followed by saving a generated key, for callers with no store
+// to check (tests, tools over an empty data directory). When two processes start at once, the
+// loser gets the winner's key.
+func LoadMasterKey(dataDir string, getenv func(string) string) (*MasterKey, error) {
+	mk, src, err := FindMasterKey(dataDir, getenv)
+	if err != nil || !src.New {
+		return mk, err
+	}
+	raw, err := createMasterKeyFile(dataDir, src.Path, mk.key)
 	if err != nil {
 		return nil, err
 	}
@@ -165,17 +227,14 @@ func readMasterKeyFile(path string) ([]byte, error) {
 	return raw, nil
 }
 
-// createMasterKeyFile writes a new random key to path. The key is written to a temporary file
-// and then hard-linked to path: the link appears complete or not at all (like a rename), and
-// unlike a rename it fails if path exists (O_EXCL semantics). When two processes start at once,
-// the loser reads the winner's key instead of replacing it.
-func createMasterKeyFile(dir, path string) ([]byte, error) {
+// createMasterKeyFile writes raw to path and returns the key the file then holds. The key is
+// written to a temporary file and then hard-linked to path: the link appears complete or not
+// at all (like a rename), and unlike a rename it fails if path exists (O_EXCL semantics). When
+// two processes start at once, the loser reads and returns the winner's key instead of
+// replacing it.
+func createMasterKeyFile(dir, path string, raw []byte) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keys: creating data directory: %w", err)
-	}
-	raw := make([]byte, MasterKeySize)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("keys: generating master key: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, ".master.key-*") // mode 0600
 	if err != nil {

@@ -14,11 +14,12 @@ import (
 // let one argument list serve INSERT, upsert and UPDATE alike.
 const (
 	clientColumns = `id, name, auth_method, secret_hash, jwks, tls_subject, redirect_uris,
-		grant_types, scopes, access_token_format, source, created_at, updated_at`
-	clientValues = `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13`
+		grant_types, scopes, access_token_format, source, created_at, updated_at,
+		id_token_signed_response_alg`
+	clientValues = `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14`
 	clientSet    = `(name, auth_method, secret_hash, jwks, tls_subject, redirect_uris, grant_types,
-		scopes, access_token_format, source, created_at, updated_at) =
-		($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+		scopes, access_token_format, source, created_at, updated_at, id_token_signed_response_alg) =
+		($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 )
 
 // CreateClient inserts c; ErrConflict if the ID is taken.
@@ -92,6 +93,7 @@ func clientArgs(c *tiaki.Client) ([]any, error) {
 		"client auth method", string(c.AuthMethod),
 		"client TLS subject", c.TLSSubject,
 		"client access token format", c.AccessTokenFormat,
+		"client ID token signing algorithm", c.IDTokenSigningAlg,
 		"client source", string(c.Source),
 	); err != nil {
 		return nil, err
@@ -118,7 +120,7 @@ func clientArgs(c *tiaki.Client) ([]any, error) {
 	}
 	return []any{c.ID, c.Name, string(c.AuthMethod), bytesArg(c.SecretHash), bytesArg(c.JWKS),
 		c.TLSSubject, redirects, grants, scopes, c.AccessTokenFormat, string(c.Source),
-		created, updated}, nil
+		created, updated, c.IDTokenSigningAlg}, nil
 }
 
 // scanClient decodes one row of clientColumns.
@@ -128,7 +130,8 @@ func scanClient(row pgx.Row) (*tiaki.Client, error) {
 		created, updated pgtype.Timestamptz
 	)
 	err := row.Scan(&c.ID, &c.Name, &c.AuthMethod, &c.SecretHash, &c.JWKS, &c.TLSSubject,
-		&c.RedirectURIs, &c.GrantTypes, &c.Scopes, &c.AccessTokenFormat, &c.Source, &created, &updated)
+		&c.RedirectURIs, &c.GrantTypes, &c.Scopes, &c.AccessTokenFormat, &c.Source, &created, &updated,
+		&c.IDTokenSigningAlg)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ type Options struct {
 	KeyPrefix string
 	// ClientName names this node's connections in CLIENT LIST; empty for none.
 	ClientName string
-	// Logger receives the store's failures; slog.Default() if nil.
+	// Logger receives the store's failures and go-redis's own log lines; slog.Default() if nil.
 	Logger *slog.Logger
 }
 
@@ -82,6 +82,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	routeLibraryLog(log)
 	c := goredis.NewClient(&goredis.Options{
 		Addr:         opts.Addr,
 		Username:     opts.Username,

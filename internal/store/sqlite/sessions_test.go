@@ -30,6 +30,7 @@ func TestUpgradeFromV1(t *testing.T) {
 	// Undo the migrations after 0001 by hand, leaving the schema version 1 had.
 	sqliteFile(t, path, "DROP TABLE token_revocations", "ALTER TABLE api_keys DROP COLUMN scopes",
 		"DROP TABLE session_indexes", "DROP TABLE sessions",
+		"ALTER TABLE clients DROP COLUMN id_token_signed_response_alg",
 		"DELETE FROM schema_migrations WHERE version >= 2",
 		`INSERT INTO api_keys (id, hash, api, name, consumer, source) VALUES ('old', x'01', 'billing', 'old key', 'app', 'runtime')`)
 

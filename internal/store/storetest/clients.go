@@ -22,6 +22,7 @@ func newClient(id string) *tiaki.Client {
 		GrantTypes:        []string{"authorization_code", "refresh_token"},
 		Scopes:            []string{"openid", "billing:read", "billing:write"},
 		AccessTokenFormat: "jwt",
+		IDTokenSigningAlg: "ES256",
 		Source:            tiaki.SourceRuntime,
 		CreatedAt:         at(0),
 		UpdatedAt:         at(90 * time.Minute),
