@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 var apiName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -234,20 +236,8 @@ func (v *checker) throttles(key string, a API) {
 	}
 }
 
-// validHeaderName reports whether s is an RFC 9110 §5.6.2 token.
-func validHeaderName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if !alnum && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
+// validHeaderName reports whether s is an RFC 9110 §5.6.2 token of at most 128 bytes.
+func validHeaderName(s string) bool { return len(s) <= 128 && httpguts.ValidHeaderFieldName(s) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

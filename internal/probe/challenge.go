@@ -1,6 +1,10 @@
 package probe
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // challenge is one WWW-Authenticate challenge (RFC 9110 §11.6.1): a scheme and its parameters.
 type challenge struct {
@@ -128,6 +132,4 @@ func (l *lexer) value() (string, bool) {
 	return "", false
 }
 
-func isTchar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTchar(c byte) bool { return httpguts.IsTokenRune(rune(c)) }

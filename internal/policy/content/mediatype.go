@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/policy"
 )
@@ -155,18 +157,7 @@ func trimOWS(s string) string {
 }
 
 // isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // lower lower-cases ASCII, allocating only when s has upper-case letters.
 func lower(s string) string {

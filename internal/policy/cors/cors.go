@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/tiaki-nz/tiaki"
 	"github.com/tiaki-nz/tiaki/internal/policy"
 )
@@ -397,19 +399,9 @@ func addVary(h http.Header, name string) {
 	h["Vary"] = append(vals[:len(vals):len(vals)], name)
 }
 
-// token reports whether s is an RFC 9110 §5.6.2 token: the syntax of methods and header names.
-func token(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+// token reports whether s is an RFC 9110 §5.6.2 token (the syntax of methods and header
+// names) of at most 128 bytes.
+func token(s string) bool { return len(s) <= 128 && httpguts.ValidHeaderFieldName(s) }
 
 func clip(s string) string {
 	if len(s) > 60 {
