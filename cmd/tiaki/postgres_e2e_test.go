@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -9,55 +8,26 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestServeOnPostgres runs Tiaki with store.driver postgres (a fresh schema of the local test
 // database) and checks what a multi-node deployment relies on: the store is migrated at start,
 // readiness follows it, and a second node on the same database serves the same signing keys.
 func TestServeOnPostgres(t *testing.T) {
-	base := os.Getenv("TIAKI_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("PostgreSQL unreachable: %v", err)
-		}
-		t.Fatalf("PostgreSQL unreachable, and CI must not skip: %v", err)
-	}
-	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_e2e_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
+	dsn := testPostgresSchema(t)
 
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "tiaki.yaml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`issuer: https://127.0.0.1:8443
 store:
   driver: postgres
-  dsn: "%s&search_path=%s"
+  dsn: "%s"
 apis:
   - name: open
     upstream: builtin:echo
     match: {path_prefix: /open}
     auth: {api_key: off}
-`, base, schema)), 0o600)
+`, dsn)), 0o600)
 
 	// Two nodes with their own data directories (own master key file would differ, so share
 	// the master key as a real deployment does: through TIAKI_MASTER_KEY).

@@ -9,14 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 )
 
@@ -283,40 +281,14 @@ func TestRevokedGrantRefusedAtGatewayEndToEnd(t *testing.T) {
 // gateway and introspection (no node holds what another issued), and a token revoked at one
 // node is refused at the other's gateway within 5 s.
 func TestTokensAcrossNodesOnPostgres(t *testing.T) {
-	base := os.Getenv("TIAKI_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("PostgreSQL unreachable: %v", err)
-		}
-		t.Fatalf("PostgreSQL unreachable, and CI must not skip: %v", err)
-	}
-	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_e2e_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
+	dsn := testPostgresSchema(t)
 	const secret = "machine-e2e-secret-0123456789abcdef"
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "tiaki.yaml")
 	writeAtomic(t, cfgFile, []byte(fmt.Sprintf(`issuer: https://127.0.0.1:8443
 store:
   driver: postgres
-  dsn: "%s&search_path=%s"
+  dsn: "%s"
 clients:
   - id: jwt-machine
     auth_method: client_secret_basic
@@ -337,7 +309,7 @@ apis:
     auth:
       api_key: "off"
       oauth2: {audience: "https://127.0.0.1:8443"}
-`, base, schema, secret, secret)))
+`, dsn, secret, secret)))
 	key := make([]byte, 32)
 	rand.Read(key)
 	env := func(name string) string {
