@@ -14,6 +14,7 @@ import (
 
 	"github.com/tiaki-nz/tiaki/internal/certs"
 	"github.com/tiaki-nz/tiaki/internal/config"
+	"github.com/tiaki-nz/tiaki/internal/gateway"
 	"github.com/tiaki-nz/tiaki/internal/keys"
 	"github.com/tiaki-nz/tiaki/internal/revocation"
 	"github.com/tiaki-nz/tiaki/internal/store/memory"
@@ -308,4 +309,13 @@ func FuzzConfigCheckAgreesWithServe(f *testing.F) {
 			t.Fatalf("config check and serve disagree on\n%s\ncheck: %v\nserve: %v", src, checkErr, buildErr)
 		}
 	})
+}
+
+// TestConfigBoundsAreTheGateways: config check refuses exactly the route timeouts the gateway
+// would (a 10m timeout passed check and then failed serve without a line number).
+func TestConfigBoundsAreTheGateways(t *testing.T) {
+	t.Parallel()
+	if config.MaxTimeout != gateway.MaxTimeout {
+		t.Errorf("config.MaxTimeout %v, gateway.MaxTimeout %v", config.MaxTimeout, gateway.MaxTimeout)
+	}
 }

@@ -28,6 +28,9 @@ const (
 	DefaultBodyTimeout = 30 * time.Second
 	// MaxBodyTimeout is the longest limits.body_timeout (large uploads on slow links).
 	MaxBodyTimeout = time.Hour
+	// MaxTimeout is the longest limits.timeout: the gateway's bound on a route's upstream
+	// exchange (gateway.MaxTimeout; a test in cmd/tiaki keeps the two equal).
+	MaxTimeout = 5 * time.Minute
 )
 
 // applyDefaults fills every key the file left out or left empty (null). A key given a value

@@ -57,8 +57,8 @@ func (v *checker) apis() {
 		if d := a.Limits.BodyTimeout.Duration; d <= 0 || d > MaxBodyTimeout {
 			v.errorf(key+".limits.body_timeout", "must be positive and at most 1h")
 		}
-		if a.Limits.Timeout.Duration <= 0 {
-			v.errorf(key+".limits.timeout", "must be positive")
+		if d := a.Limits.Timeout.Duration; d <= 0 || d > MaxTimeout {
+			v.errorf(key+".limits.timeout", "must be positive and at most %v", MaxTimeout)
 		}
 		v.oneOf(key+".injection_protection", a.InjectionProtection, "off", "standard", "strict")
 	}
