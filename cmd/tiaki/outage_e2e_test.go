@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -175,6 +176,14 @@ func (o *outcomes) add(key string, took time.Duration) {
 	}
 	o.byCode[key]++
 	o.slow = append(o.slow, took)
+}
+
+// counts returns a copy of the counts: the load goroutines may still be adding to a phase
+// while the test reads it.
+func (o *outcomes) counts() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.byCode)
 }
 
 func (o *outcomes) String() string {
@@ -405,18 +414,18 @@ clients:
 	if during[0].total() < 50 || during[1].total() < 50 {
 		t.Fatalf("too little load during the outage to judge: %d, %d", during[0].total(), during[1].total())
 	}
-	for code, n := range during[0].byCode {
+	for code, n := range during[0].counts() {
 		if code != "200" {
 			t.Errorf("gateway, known API key, during the outage: %d × %s, want only 200", n, code)
 		}
 	}
-	for code, n := range during[1].byCode {
+	for code, n := range during[1].counts() {
 		if code != "200" && code != "503 temporarily_unavailable retry-after" {
 			t.Errorf("token endpoint, known client, during the outage: %d × %s, want 200 (or 503 temporarily_unavailable with Retry-After)", n, code)
 		}
 	}
 	for i, ph := range after {
-		for code, n := range ph.byCode {
+		for code, n := range ph.counts() {
 			if code != "200" {
 				t.Errorf("%s after recovery: %d × %s", []string{"gateway", "token"}[i], n, code)
 			}
@@ -448,7 +457,7 @@ clients:
 	rd.start(t)
 	newPhase()
 	t.Logf("Redis down 3s: gateway %v, p99 %v", redisDown[0], redisDown[0].p99())
-	for code, n := range redisDown[0].byCode {
+	for code, n := range redisDown[0].counts() {
 		if code != "200" {
 			t.Errorf("gateway with Redis down (fail_open): %d × %s, want only 200", n, code)
 		}
