@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -229,6 +231,16 @@ func (ex *exchange) FlushError() error {
 
 // Flush implements http.Flusher for handlers that assert it directly.
 func (ex *exchange) Flush() { _ = ex.FlushError() }
+
+// Hijack hands the connection to a protocol upgrade: ReverseProxy then writes the upstream's
+// 101 on the connection itself, so the 101 is recorded here for the audit event and metrics.
+func (ex *exchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(ex.ResponseWriter).Hijack()
+	if err == nil && ex.status == 0 {
+		ex.status = http.StatusSwitchingProtocols
+	}
+	return c, brw, err
+}
 
 // Unwrap lets http.ResponseController reach the real writer (deadlines, hijacking).
 func (ex *exchange) Unwrap() http.ResponseWriter { return ex.ResponseWriter }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tiaki-nz/tiaki"
+	"github.com/tiaki-nz/tiaki/internal/auditlog"
 )
 
 // upgradingUpstream switches to whatever protocol a request offers, as an h2c-capable or
@@ -219,5 +220,33 @@ func TestRouteUpgradesValidated(t *testing.T) {
 		if !errors.Is(err, tiaki.ErrInvalid) {
 			t.Errorf("upgrades %q: err %v, want ErrInvalid", ups, err)
 		}
+	}
+}
+
+// TestUpgradeAudited: an upgraded request is audited with the 101 its client received, not
+// as 200 (ReverseProxy hijacks the connection and writes the 101 itself).
+func TestUpgradeAudited(t *testing.T) {
+	t.Parallel()
+	up := &upgradingUpstream{}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	mem := auditlog.NewMemory(0)
+	g, err := New([]Route{
+		{Name: "ws", PathPrefix: "/ws", Upstream: mustURL(t, srv.URL), Methods: []string{"GET"}, Upgrades: []string{"websocket"}},
+	}, Options{Logger: quietLogger(), Audit: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.CloseIdleConnections)
+	front, client := serveTLS(t, g)
+	resp, c, _ := rawExchange(t, front.Listener.Addr().String(), client.Transport.(*http.Transport).TLSClientConfig,
+		strings.ReplaceAll(wsRequest, "%s", "ws"))
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	c.Close() // the tunnel ends; the request is audited as it finishes
+	ev := waitEvents(t, mem, 1)
+	if len(ev) != 1 || ev[0].Status != http.StatusSwitchingProtocols || ev[0].Route != "ws" {
+		t.Fatalf("audit events %+v, want one with status 101 for route ws", ev)
 	}
 }
